@@ -1,0 +1,1 @@
+//! Wiring (placeholder; being written).

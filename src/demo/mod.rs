@@ -1,0 +1,1 @@
+//! The embedded demo Plex (placeholder; being written).

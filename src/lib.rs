@@ -1,0 +1,25 @@
+//! plexgate: a tokenless gateway between a browser Plex client (Flixor) and Plex.
+//!
+//! The browser only ever talks to plexgate. plexgate holds the Plex tokens, makes every upstream
+//! call itself and hands the browser URLs that carry short-lived, scoped tickets instead of tokens.
+//!
+//! Layers (dependencies point one way, see `design.md` §1):
+//! - [`http`]: transport only (accept loop, graceful shutdown, error rendering, middleware); it
+//!   knows no route and no domain.
+//! - [`api`]: the route table and one file per route group; the only place that knows both HTTP
+//!   and the domains, so every `From<DomainError> for ApiError` lives there.
+//! - domains: [`demo`] (the embedded demo Plex), more to come (auth, plex, stream, tmdb, cache).
+//! - foundations: [`db`], [`crypto`], [`config`], [`logging`].
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+#![warn(missing_docs, missing_debug_implementations)]
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod demo;
+pub mod http;
+pub mod logging;
+pub mod util;

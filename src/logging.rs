@@ -1,0 +1,1 @@
+//! Logging (placeholder; being written).
