@@ -1,1 +1,219 @@
-//! Logging (placeholder; being written).
+//! Logging: `tracing` to stderr as pretty or JSON lines, behind a redaction pass.
+//!
+//! Callers must never put a token in a field; this module is the second line of defence for
+//! when one slips anyway (a formatted upstream URL, a debug print of a header map, a panic
+//! message). Every finished line goes through [`redact`] before it reaches the writer, which
+//! masks the value after anything named like a token (`X-Plex-Token=…`, `token: …`,
+//! `"accessToken":"…"`, percent-encoded `X-Plex-Token%3D…`).
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::config::{LogConfig, LogFormat};
+
+/// What replaces a secret in a log line.
+pub const MASK: &str = "[redacted]";
+
+/// Installs the global subscriber writing redacted lines to stderr, and a panic hook that logs
+/// panics through it. Returns an error if a subscriber is already installed.
+pub fn init(config: &LogConfig) -> Result<(), String> {
+    init_with_writer(config, io::stderr)
+}
+
+/// Like [`init`], with a custom writer (tests capture output this way).
+pub fn init_with_writer<W>(config: &LogConfig, make_writer: W) -> Result<(), String>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_new(&config.level).map_err(|e| e.to_string())?;
+    let writer = Redacting::new(make_writer);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_target(true);
+    let result = match config.format {
+        LogFormat::Pretty => builder.with_ansi(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
+    result.map_err(|e| e.to_string())?;
+    install_panic_hook();
+    Ok(())
+}
+
+/// Panics are logged as one error event (redacted like any other line) instead of the default
+/// stderr message, so they reach the same log pipeline with the same protection.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".to_string());
+        tracing::error!(target: "plexgate::panic", %location, message = %payload, "panic");
+    }));
+}
+
+/// A `MakeWriter` whose writers buffer one event and write it redacted when dropped.
+#[derive(Debug, Clone)]
+pub struct Redacting<W> {
+    inner: Arc<W>,
+}
+
+impl<W> Redacting<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        Redacting {
+            inner: Arc::new(inner),
+        }
+    }
+}
+
+impl<'a, W> MakeWriter<'a> for Redacting<W>
+where
+    W: MakeWriter<'a> + 'a,
+{
+    type Writer = RedactingWriter<W::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingWriter {
+            buf: Vec::with_capacity(256),
+            inner: self.inner.make_writer(),
+        }
+    }
+}
+
+/// Buffers one formatted event; see [`Redacting`].
+#[derive(Debug)]
+pub struct RedactingWriter<W: Write> {
+    buf: Vec<u8>,
+    inner: W,
+}
+
+impl<W: Write> Write for RedactingWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W: Write> Drop for RedactingWriter<W> {
+    fn drop(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&self.buf);
+        let clean = redact(&text);
+        let _ = self.inner.write_all(clean.as_bytes());
+        let _ = self.inner.flush();
+    }
+}
+
+/// Masks the value that follows any name containing `token` (case-insensitive) and a
+/// separator: `=`, `:`, `%3D`, optionally quoted, as in `X-Plex-Token=abc`,
+/// `token: "abc"`, `"authToken":"abc"` or `X-Plex-Token%3Dabc`.
+pub fn redact(line: &str) -> Cow<'_, str> {
+    let lower = line.to_ascii_lowercase();
+    let bytes = line.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(found) = lower[search..].find("token") {
+        let name_end = search + found + "token".len();
+        search = name_end;
+        let Some((value_start, value_end)) = value_span(bytes, &lower, name_end) else {
+            continue;
+        };
+        if value_end == value_start {
+            continue;
+        }
+        out.push_str(&line[copied..value_start]);
+        out.push_str(MASK);
+        copied = value_end;
+        search = value_end;
+    }
+    if copied == 0 {
+        Cow::Borrowed(line)
+    } else {
+        out.push_str(&line[copied..]);
+        Cow::Owned(out)
+    }
+}
+
+/// After a token-ish name ending at `i`: skip the rest of an identifier, quotes and a separator,
+/// and return the span of the value.
+fn value_span(bytes: &[u8], lower: &str, mut i: usize) -> Option<(usize, usize)> {
+    // The rest of the name: `token_present`, `tokens`, `X-Plex-Token"`…
+    while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+        i += 1;
+    }
+    while i < bytes.len() && matches!(bytes[i], b'"' | b'\'' | b'\\' | b' ') {
+        i += 1;
+    }
+    if lower[i..].starts_with("%3d") {
+        i += 3;
+    } else if i < bytes.len() && matches!(bytes[i], b'=' | b':') {
+        i += 1;
+    } else {
+        return None;
+    }
+    while i < bytes.len() && matches!(bytes[i], b'"' | b'\'' | b'\\' | b' ') {
+        i += 1;
+    }
+    let start = i;
+    while i < bytes.len() && !is_value_end(bytes[i]) && !lower[i..].starts_with("%26") {
+        i += 1;
+    }
+    Some((start, i))
+}
+
+fn is_value_end(b: u8) -> bool {
+    matches!(
+        b,
+        b'&' | b' ' | b'"' | b'\'' | b',' | b';' | b'}' | b')' | b']' | b'\\' | b'<' | b'>' | b'\n' | b'\r' | b'\t'
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn masks_common_forms() {
+        let cases = [
+            ("GET /x?X-Plex-Token=abc123&y=1", "GET /x?X-Plex-Token=[redacted]&y=1"),
+            ("token=abc", "token=[redacted]"),
+            (r#"{"authToken":"abc","x":1}"#, r#"{"authToken":"[redacted]","x":1}"#),
+            (r#"{"fields":{"plex_token":"abc"}}"#, r#"{"fields":{"plex_token":"[redacted]"}}"#),
+            ("url=%2Fa%3FX-Plex-Token%3Dabc%26b", "url=%2Fa%3FX-Plex-Token%3D[redacted]%26b"),
+            ("x-plex-token: abc def", "x-plex-token: [redacted] def"),
+            (r#"headers={"x-plex-token": "abc"}"#, r#"headers={"x-plex-token": "[redacted]"}"#),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact(input), want, "input {input}");
+        }
+    }
+
+    #[test]
+    fn leaves_innocent_lines_alone() {
+        for line in ["a missing token is 401", "no secrets here", "tokens are rotated"] {
+            assert_eq!(redact(line), line);
+        }
+    }
+}

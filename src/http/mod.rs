@@ -2,7 +2,14 @@
 //! middleware. It knows no route and imports no domain; `api` hands it a router.
 
 pub mod body;
+pub mod context;
 pub mod error;
+pub mod json;
+pub mod router;
+pub mod server;
 
 pub use body::{Body, BoxError};
+pub use context::{RequestContext, TrustedProxies};
 pub use error::ApiError;
+pub use router::{PathParams, Router};
+pub use server::{ServeOptions, ShutdownOutcome, serve};

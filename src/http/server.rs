@@ -1,0 +1,323 @@
+//! The accept loop: HTTP/1.1 and h2c on one port, one tower stack built once and cloned per
+//! connection, an access log line per request and graceful shutdown.
+//!
+//! Layers, outermost first: request context and access log (here, so even shed or timed-out
+//! requests get a line and an `X-Request-Id`) → load shed → global concurrency limit → timeout
+//! until response headers (bodies may stream for as long as they need) → the router, which
+//! catches handler panics.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tower::util::BoxCloneSyncService;
+use tower::{ServiceBuilder, ServiceExt};
+
+use super::body::{Body, BoxError};
+use super::context::{RequestContext, TrustedProxies};
+use super::error::ApiError;
+use super::router::{MatchedRoute, Router};
+
+/// Transport settings (from `[server]` in the config).
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Time a handler may take to produce response headers.
+    pub request_timeout: Duration,
+    /// Time a client may take to send request headers (HTTP/1).
+    pub header_read_timeout: Duration,
+    /// Time in-flight requests get after the shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Requests handled at once before shedding.
+    pub max_concurrency: usize,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Peers whose forwarding headers are believed.
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// How shutdown went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownOutcome {
+    /// Every in-flight response finished within the grace period.
+    Drained,
+    /// The grace period ran out; remaining connections were dropped.
+    GraceExpired,
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then drains.
+pub async fn serve<S>(
+    listener: TcpListener,
+    router: Router<S>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> ShutdownOutcome
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let router = Arc::new(router);
+    let front = Arc::new(Front {
+        trusted: options.trusted_proxies.clone(),
+        max_body_bytes: options.max_body_bytes,
+    });
+
+    // Built once: the concurrency limit's semaphore is shared by every clone.
+    let stack = ServiceBuilder::new()
+        .load_shed()
+        .concurrency_limit_layer_global(options.max_concurrency)
+        .timeout(options.request_timeout)
+        .service(tower::service_fn(move |req: Request<Incoming>| {
+            let router = router.clone();
+            async move {
+                let request_id = req
+                    .extensions()
+                    .get::<RequestContext>()
+                    .map(|c| c.request_id.clone())
+                    .unwrap_or_default();
+                Ok::<_, BoxError>(router.dispatch(req, &request_id).await)
+            }
+        }));
+    // Boxed to erase the layered type: it keeps the error type a plain `BoxError` (the layered
+    // one trips a higher-ranked lifetime inference at `tokio::spawn`) and makes clones cheap.
+    let stack: Stack = BoxCloneSyncService::new(stack);
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Usually EMFILE: back off instead of spinning, keep serving what we have.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let stack = stack.clone();
+        let front = front.clone();
+        let svc = hyper::service::service_fn(move |req| {
+            let stack = stack.clone();
+            let front = front.clone();
+            async move { Ok::<_, Infallible>(front.handle(stack, req, peer).await) }
+        });
+        let conn = builder.serve_connection(TokioIo::new(tcp), svc);
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+
+    drop(listener);
+    tracing::info!(
+        grace_secs = options.shutdown_grace.as_secs_f64(),
+        "shutdown: stopped accepting, draining in-flight requests"
+    );
+    match tokio::time::timeout(options.shutdown_grace, graceful.shutdown()).await {
+        Ok(()) => {
+            tracing::info!("shutdown: all connections drained");
+            ShutdownOutcome::Drained
+        }
+        Err(_) => {
+            tracing::warn!("shutdown: grace period over, dropping remaining connections");
+            ShutdownOutcome::GraceExpired
+        }
+    }
+}
+
+/// Extension to keep the builder chain readable.
+trait GlobalLimitExt<L> {
+    fn concurrency_limit_layer_global(
+        self,
+        max: usize,
+    ) -> ServiceBuilder<tower::layer::util::Stack<tower::limit::GlobalConcurrencyLimitLayer, L>>;
+}
+
+impl<L> GlobalLimitExt<L> for ServiceBuilder<L> {
+    fn concurrency_limit_layer_global(
+        self,
+        max: usize,
+    ) -> ServiceBuilder<tower::layer::util::Stack<tower::limit::GlobalConcurrencyLimitLayer, L>>
+    {
+        self.layer(tower::limit::GlobalConcurrencyLimitLayer::new(max))
+    }
+}
+
+type Stack = BoxCloneSyncService<Request<Incoming>, Response<Body>, BoxError>;
+
+struct Front {
+    trusted: TrustedProxies,
+    max_body_bytes: usize,
+}
+
+impl Front {
+    async fn handle(&self, stack: Stack, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let started = Instant::now();
+        let ctx = RequestContext::new(peer, req.headers(), &self.trusted, self.max_body_bytes);
+        let method = req.method().clone();
+        let request_id = ctx.request_id.clone();
+        let client_ip = ctx.client_ip;
+        req.extensions_mut().insert(ctx);
+
+        let declared_len = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let mut resp = if declared_len.is_some_and(|n| n > self.max_body_bytes as u64) {
+            ApiError::payload_too_large(self.max_body_bytes).into_response()
+        } else {
+            match stack.oneshot(req).await {
+                Ok(resp) => resp,
+                Err(e) => stack_error(e, &request_id),
+            }
+        };
+
+        let route = resp
+            .extensions()
+            .get::<MatchedRoute>()
+            .map(|r| r.0)
+            .unwrap_or("-");
+        let headers = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            headers.insert("x-request-id", v);
+        }
+        headers
+            .entry("x-content-type-options")
+            .or_insert(HeaderValue::from_static("nosniff"));
+        let status = resp.status();
+        resp.map(|body| {
+            Body::new(AccessLogBody {
+                inner: body,
+                line: Some(AccessLine {
+                    method,
+                    route,
+                    status,
+                    request_id,
+                    client_ip,
+                    started,
+                    bytes: 0,
+                }),
+            })
+        })
+    }
+}
+
+fn stack_error(e: BoxError, request_id: &str) -> Response<Body> {
+    let err = if e.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::overloaded()
+    } else if e.is::<tower::timeout::error::Elapsed>() {
+        ApiError::timeout()
+    } else {
+        tracing::error!(request_id, error = %e, "request failed inside the service stack");
+        ApiError::internal(request_id)
+    };
+    err.into_response()
+}
+
+struct AccessLine {
+    method: Method,
+    route: &'static str,
+    status: StatusCode,
+    request_id: String,
+    client_ip: std::net::IpAddr,
+    started: Instant,
+    bytes: u64,
+}
+
+impl AccessLine {
+    fn emit(self, complete: bool) {
+        // Only the route pattern is logged: raw paths may carry tickets and queries may carry
+        // secrets.
+        tracing::info!(
+            target: "plexgate::access",
+            method = %self.method,
+            route = self.route,
+            status = self.status.as_u16(),
+            bytes = self.bytes,
+            duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            request_id = %self.request_id,
+            client = %self.client_ip,
+            complete,
+            "request"
+        );
+    }
+}
+
+/// Passes frames through untouched and writes the access line once the body ends or is dropped.
+struct AccessLogBody {
+    inner: Body,
+    line: Option<AccessLine>,
+}
+
+impl HttpBody for AccessLogBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(line)) = (frame.data_ref(), self.line.as_mut()) {
+                    line.bytes += data.len() as u64;
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(line) = self.line.take() {
+                    line.emit(true);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(line) = self.line.take() {
+                    line.emit(false);
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for AccessLogBody {
+    fn drop(&mut self) {
+        if let Some(line) = self.line.take() {
+            let complete = self.inner.is_end_stream();
+            line.emit(complete);
+        }
+    }
+}
