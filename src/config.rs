@@ -1,1 +1,625 @@
-//! Configuration (placeholder; being written).
+//! Configuration: defaults, then the TOML file, then `PLEXGATE_*` environment variables, then
+//! command-line flags, each layer overriding the one before.
+//!
+//! Every key is read by one typed getter that records a problem instead of stopping, so a bad
+//! configuration is reported in full, one line per key, naming the key and where its value came
+//! from. Unknown keys are problems too: a typo must not silently fall back to a default.
+//! Secrets (`storage.secret_key`, `demo.plex_token`) are never echoed in a problem line.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+/// The whole configuration after validation.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `[server]`: listening, public URL, proxies, limits.
+    pub server: ServerConfig,
+    /// `[storage]`: database and key file.
+    pub storage: StorageConfig,
+    /// `[log]`: format and level.
+    pub log: LogConfig,
+    /// `[demo]`: which Plex the `demo` command talks to.
+    pub demo: DemoConfig,
+}
+
+/// `[server]` keys.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Public origin the browser uses (`https://flixor.example.com`), without a trailing slash.
+    pub public_url: Option<String>,
+    /// Path prefix plexgate is served under behind a reverse proxy (`/plexgate`), or empty.
+    pub base_path: String,
+    /// Peers whose `X-Forwarded-*` and `X-Request-Id` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Browser origins allowed to call the API with credentials.
+    pub cors_origins: Vec<String>,
+    /// How long a handler may take to produce response headers (bodies may stream longer).
+    pub request_timeout: Duration,
+    /// How long the client may take to send request headers.
+    pub header_read_timeout: Duration,
+    /// How long in-flight responses may run after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Requests handled at once; beyond it requests are shed with 503.
+    pub max_concurrency: usize,
+}
+
+/// `[storage]` keys.
+#[derive(Clone)]
+pub struct StorageConfig {
+    /// SQLite database file.
+    pub database: PathBuf,
+    /// File holding the master key (created with mode 0600 on first start).
+    pub key_file: PathBuf,
+    /// A master key given inline (base64 of 32 bytes) instead of the key file.
+    pub secret_key: Option<String>,
+}
+
+impl fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("database", &self.database)
+            .field("key_file", &self.key_file)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// `[log]` keys.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Human-readable or JSON lines.
+    pub format: LogFormat,
+    /// An `EnvFilter` directive such as `info` or `plexgate=debug,info`.
+    pub level: String,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Coloured, aligned lines for a terminal.
+    Pretty,
+    /// One JSON object per line for log shippers.
+    Json,
+}
+
+/// `[demo]` keys: point `plexgate demo` at an existing Plex instead of the embedded one.
+#[derive(Clone, Default)]
+pub struct DemoConfig {
+    /// Base URL of an existing Plex Media Server.
+    pub plex_url: Option<String>,
+    /// That server's token.
+    pub plex_token: Option<String>,
+}
+
+impl fmt::Debug for DemoConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DemoConfig")
+            .field("plex_url", &self.plex_url)
+            .field("plex_token", &self.plex_token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// Where a value came from, for problem lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The built-in default.
+    Default,
+    /// The TOML file.
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+    /// A command-line flag.
+    Flag(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => write!(f, "default"),
+            Origin::File(p) => write!(f, "file {}", p.display()),
+            Origin::Env(name) => write!(f, "env {name}"),
+            Origin::Flag(name) => write!(f, "flag {name}"),
+        }
+    }
+}
+
+/// One problem with one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The dotted key (`server.listen`), or `config` for file-level problems.
+    pub key: String,
+    /// What is wrong, including where the value came from.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Every problem found while loading; printed one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The problems, in key order.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "config error: {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Every key plexgate reads, with its environment variable derived from it.
+pub const KEYS: &[&str] = &[
+    "server.listen",
+    "server.public_url",
+    "server.base_path",
+    "server.trusted_proxies",
+    "server.cors_origins",
+    "server.request_timeout_secs",
+    "server.header_read_timeout_secs",
+    "server.shutdown_grace_secs",
+    "server.max_body_bytes",
+    "server.max_concurrency",
+    "storage.database",
+    "storage.key_file",
+    "storage.secret_key",
+    "log.format",
+    "log.level",
+    "demo.plex_url",
+    "demo.plex_token",
+];
+
+const SECRET_KEYS: &[&str] = &["storage.secret_key", "demo.plex_token"];
+
+/// The environment variable that overrides `key` (`server.listen` → `PLEXGATE_SERVER_LISTEN`).
+pub fn env_name(key: &str) -> String {
+    format!("PLEXGATE_{}", key.replace('.', "_").to_ascii_uppercase())
+}
+
+/// A raw value before typing: TOML values keep their type, env and flags are text.
+#[derive(Debug, Clone)]
+enum Raw {
+    Toml(toml::Value),
+    Text(String),
+}
+
+/// Layered raw values, ready to be typed into a [`Config`].
+#[derive(Debug, Default)]
+pub struct Sources {
+    values: BTreeMap<String, (Raw, Origin)>,
+    problems: Vec<Problem>,
+}
+
+impl Sources {
+    /// Starts empty: every key at its default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Layers a TOML document read from `path`.
+    pub fn file(mut self, path: &Path) -> Self {
+        match std::fs::read_to_string(path) {
+            Ok(text) => self.toml_text(&text, path),
+            Err(e) => self.problems.push(Problem {
+                key: "config".into(),
+                message: format!("cannot read {}: {e}", path.display()),
+            }),
+        }
+        self
+    }
+
+    fn toml_text(&mut self, text: &str, path: &Path) {
+        let table: toml::Table = match text.parse() {
+            Ok(t) => t,
+            Err(e) => {
+                let msg = e.to_string().replace('\n', " ");
+                self.problems.push(Problem {
+                    key: "config".into(),
+                    message: format!("{} is not valid TOML: {}", path.display(), msg.trim()),
+                });
+                return;
+            }
+        };
+        for (section, value) in table {
+            let toml::Value::Table(inner) = value else {
+                self.problems.push(Problem {
+                    key: section.clone(),
+                    message: format!("unknown key (in file {}); expected a [section]", path.display()),
+                });
+                continue;
+            };
+            for (name, value) in inner {
+                let key = format!("{section}.{name}");
+                if KEYS.contains(&key.as_str()) {
+                    self.values
+                        .insert(key, (Raw::Toml(value), Origin::File(path.to_path_buf())));
+                } else {
+                    self.problems.push(Problem {
+                        message: format!("unknown key (in file {})", path.display()),
+                        key,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Layers `PLEXGATE_*` variables read through `lookup` (the real environment in `main`, a map
+    /// in tests, so tests never touch the process environment).
+    pub fn env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        for key in KEYS {
+            let name = env_name(key);
+            if let Some(value) = lookup(&name) {
+                self.values
+                    .insert((*key).to_string(), (Raw::Text(value), Origin::Env(name)));
+            }
+        }
+        self
+    }
+
+    /// Layers one command-line flag's value for `key`.
+    pub fn flag(mut self, key: &str, flag: &str, value: Option<impl Into<String>>) -> Self {
+        if let Some(v) = value {
+            debug_assert!(KEYS.contains(&key), "flag for unknown key {key}");
+            self.values.insert(
+                key.to_string(),
+                (Raw::Text(v.into()), Origin::Flag(flag.to_string())),
+            );
+        }
+        self
+    }
+
+    /// Types and validates every key; all problems are returned together.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let mut r = Reader {
+            values: self.values,
+            problems: self.problems,
+        };
+        let config = r.config();
+        if r.problems.is_empty() {
+            Ok(config)
+        } else {
+            r.problems.sort_by(|a, b| a.key.cmp(&b.key));
+            Err(ConfigError {
+                problems: r.problems,
+            })
+        }
+    }
+}
+
+struct Reader {
+    values: BTreeMap<String, (Raw, Origin)>,
+    problems: Vec<Problem>,
+}
+
+impl Reader {
+    fn config(&mut self) -> Config {
+        let listen = self.get("server.listen", "127.0.0.1:3001".parse().expect("default"), |s| {
+            s.parse::<SocketAddr>()
+                .map_err(|_| "is not a socket address like 127.0.0.1:3001".to_string())
+        });
+        let public_url = self.get_opt("server.public_url", parse_public_url);
+        let base_path = self.get("server.base_path", String::new(), parse_base_path);
+        let trusted_proxies = self.get_list(
+            "server.trusted_proxies",
+            vec!["127.0.0.1/32".parse().expect("default"), "::1/128".parse().expect("default")],
+            parse_cidr,
+        );
+        let cors_origins = self.get_list("server.cors_origins", Vec::new(), parse_origin);
+        let request_timeout = self.get_secs("server.request_timeout_secs", 30, 1, 600);
+        let header_read_timeout = self.get_secs("server.header_read_timeout_secs", 10, 1, 300);
+        let shutdown_grace = self.get_secs("server.shutdown_grace_secs", 10, 0, 3600);
+        let max_body_bytes =
+            self.get_int("server.max_body_bytes", 1 << 20, 1024, 64 << 20) as usize;
+        let max_concurrency = self.get_int("server.max_concurrency", 1024, 1, 100_000) as usize;
+
+        let database = self.get(
+            "storage.database",
+            PathBuf::from("./data/plexgate.sqlite"),
+            parse_path,
+        );
+        let key_file = self.get_opt("storage.key_file", parse_path);
+        let key_file = key_file.unwrap_or_else(|| {
+            database
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("plexgate.key")
+        });
+        let secret_key = self.get_opt("storage.secret_key", parse_secret_key);
+
+        let format = self.get("log.format", LogFormat::Pretty, |s| match s {
+            "pretty" => Ok(LogFormat::Pretty),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("must be \"pretty\" or \"json\"".to_string()),
+        });
+        let level = self.get("log.level", "info".to_string(), |s| {
+            tracing_subscriber::EnvFilter::try_new(s)
+                .map(|_| s.to_string())
+                .map_err(|e| format!("is not a log filter such as info or plexgate=debug ({e})"))
+        });
+
+        let plex_url = self.get_opt("demo.plex_url", |s| {
+            parse_http_url(s).map(|u| u.trim_end_matches('/').to_string())
+        });
+        let plex_token = self.get_opt("demo.plex_token", |s| {
+            if s.trim().is_empty() {
+                Err("is empty".to_string())
+            } else {
+                Ok(s.trim().to_string())
+            }
+        });
+        if plex_url.is_some() != plex_token.is_some() {
+            let (missing, present) = if plex_url.is_some() {
+                ("demo.plex_token", "demo.plex_url")
+            } else {
+                ("demo.plex_url", "demo.plex_token")
+            };
+            self.problems.push(Problem {
+                key: missing.to_string(),
+                message: format!("must be set together with {present}"),
+            });
+        }
+
+        Config {
+            server: ServerConfig {
+                listen,
+                public_url,
+                base_path,
+                trusted_proxies,
+                cors_origins,
+                request_timeout,
+                header_read_timeout,
+                shutdown_grace,
+                max_body_bytes,
+                max_concurrency,
+            },
+            storage: StorageConfig {
+                database,
+                key_file,
+                secret_key,
+            },
+            log: LogConfig { format, level },
+            demo: DemoConfig {
+                plex_url,
+                plex_token,
+            },
+        }
+    }
+
+    fn problem(&mut self, key: &str, origin: &Origin, shown: &str, why: String) {
+        let message = if SECRET_KEYS.contains(&key) {
+            format!("the value {why} (set by {origin})")
+        } else {
+            format!("{shown} {why} (set by {origin})")
+        };
+        self.problems.push(Problem {
+            key: key.to_string(),
+            message,
+        });
+    }
+
+    /// Text of a scalar value, or a problem when a TOML value has the wrong shape.
+    fn text(&mut self, key: &str) -> Option<(String, Origin)> {
+        let (raw, origin) = self.values.get(key)?.clone();
+        match raw {
+            Raw::Text(s) => Some((s, origin)),
+            Raw::Toml(toml::Value::String(s)) => Some((s, origin)),
+            Raw::Toml(v @ (toml::Value::Integer(_) | toml::Value::Boolean(_))) => {
+                Some((v.to_string(), origin))
+            }
+            Raw::Toml(v) => {
+                let shown = v.to_string();
+                self.problem(key, &origin, &shown, format!("must be a {}", "single value"));
+                None
+            }
+        }
+    }
+
+    fn get<T>(&mut self, key: &str, default: T, parse: impl Fn(&str) -> Result<T, String>) -> T {
+        self.get_opt(key, parse).unwrap_or(default)
+    }
+
+    fn get_opt<T>(&mut self, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Option<T> {
+        let (text, origin) = self.text(key)?;
+        match parse(text.trim()) {
+            Ok(v) => Some(v),
+            Err(why) => {
+                self.problem(key, &origin, &format!("{text:?}"), why);
+                None
+            }
+        }
+    }
+
+    fn get_int(&mut self, key: &str, default: u64, min: u64, max: u64) -> u64 {
+        self.get(key, default, |s| match s.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(format!("must be a whole number from {min} to {max}")),
+        })
+    }
+
+    fn get_secs(&mut self, key: &str, default: u64, min: u64, max: u64) -> Duration {
+        Duration::from_secs(self.get_int(key, default, min, max))
+    }
+
+    /// A list: a TOML array of strings, or comma-separated text from env/flags.
+    fn get_list<T>(
+        &mut self,
+        key: &str,
+        default: Vec<T>,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Vec<T> {
+        let Some((raw, origin)) = self.values.get(key).cloned() else {
+            return default;
+        };
+        let items: Vec<String> = match raw {
+            Raw::Text(s) => s
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+            Raw::Toml(toml::Value::Array(items)) => {
+                let mut out = Vec::new();
+                for item in items {
+                    match item {
+                        toml::Value::String(s) => out.push(s),
+                        other => {
+                            self.problem(
+                                key,
+                                &origin,
+                                &other.to_string(),
+                                "must be a string".to_string(),
+                            );
+                            return default;
+                        }
+                    }
+                }
+                out
+            }
+            Raw::Toml(other) => {
+                self.problem(
+                    key,
+                    &origin,
+                    &other.to_string(),
+                    "must be a list of strings".to_string(),
+                );
+                return default;
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for item in &items {
+            match parse(item) {
+                Ok(v) => out.push(v),
+                Err(why) => {
+                    ok = false;
+                    self.problem(key, &origin, &format!("{item:?}"), why);
+                }
+            }
+        }
+        if ok { out } else { default }
+    }
+}
+
+fn parse_path(s: &str) -> Result<PathBuf, String> {
+    if s.is_empty() {
+        Err("is empty".to_string())
+    } else {
+        Ok(PathBuf::from(s))
+    }
+}
+
+fn parse_cidr(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| "is not an IP address or CIDR like 10.0.0.0/8".to_string())
+}
+
+/// `scheme://host[:port]` with an http(s) scheme and nothing after the authority.
+fn parse_http_url(s: &str) -> Result<&str, String> {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(|| "must start with http:// or https://".to_string())?;
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') {
+        return Err("must name a host (and no user info)".to_string());
+    }
+    if s.contains('?') || s.contains('#') {
+        return Err("must not contain a query or fragment".to_string());
+    }
+    Ok(s)
+}
+
+fn parse_public_url(s: &str) -> Result<String, String> {
+    parse_http_url(s)?;
+    let without_scheme = s.split_once("://").map(|(_, r)| r).unwrap_or(s);
+    if without_scheme.trim_end_matches('/').contains('/') {
+        return Err("must be an origin like https://flixor.example.com; put a path prefix in server.base_path".to_string());
+    }
+    Ok(s.trim_end_matches('/').to_string())
+}
+
+fn parse_origin(s: &str) -> Result<String, String> {
+    if s == "*" {
+        return Err("must be an explicit origin: \"*\" cannot be used with credentials".to_string());
+    }
+    parse_public_url(s).map_err(|_| "is not an origin like https://app.example.com".to_string())
+}
+
+fn parse_base_path(s: &str) -> Result<String, String> {
+    let trimmed = s.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    if !trimmed.starts_with('/') {
+        return Err("must start with / (for example /plexgate)".to_string());
+    }
+    let ok_chars = trimmed
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b));
+    let bad_segment = trimmed[1..]
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..");
+    if !ok_chars || bad_segment {
+        return Err("must be a plain path like /plexgate (letters, digits, - _ . ~)".to_string());
+    }
+    Ok(trimmed.to_string())
+}
+
+fn parse_secret_key(s: &str) -> Result<String, String> {
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s))
+        .map_err(|_| "is not base64".to_string())?;
+    if decoded.len() != 32 {
+        return Err(format!("must decode to 32 bytes, not {}", decoded.len()));
+    }
+    Ok(s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_path_rules() {
+        assert_eq!(parse_base_path("/plexgate/").unwrap(), "/plexgate");
+        assert_eq!(parse_base_path("/").unwrap(), "");
+        assert!(parse_base_path("plexgate").is_err());
+        assert!(parse_base_path("/a/../b").is_err());
+        assert!(parse_base_path("/a b").is_err());
+    }
+
+    #[test]
+    fn public_url_rules() {
+        assert_eq!(
+            parse_public_url("https://x.example.com/").unwrap(),
+            "https://x.example.com"
+        );
+        assert!(parse_public_url("https://x.example.com/sub").is_err());
+        assert!(parse_public_url("ftp://x").is_err());
+        assert!(parse_public_url("https://u:p@x").is_err());
+    }
+}
