@@ -16,10 +16,13 @@
 
 pub mod api;
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod demo;
 pub mod http;
 pub mod logging;
+pub mod plex;
+pub mod stream;
 pub mod util;

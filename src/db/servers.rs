@@ -384,3 +384,49 @@ pub fn current_server_id(conn: &Connection, user_id: i64) -> Result<Option<i64>,
         .optional()?
         .flatten())
 }
+
+/// One address to check a server by, across all users (readiness probes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Display name.
+    pub name: String,
+    /// The PMS `clientIdentifier` the address must answer with.
+    pub machine_identifier: String,
+    /// The address: the current one, else the preferred one, else the first candidate.
+    pub uri: String,
+}
+
+/// Every distinct (server, address) plexgate would use now, for `/ready`. Not scoped by user:
+/// it names servers and addresses only, never tokens.
+pub fn list_endpoints(conn: &Connection) -> Result<Vec<Endpoint>, DbError> {
+    let mut stmt = conn.prepare(
+        "SELECT DISTINCT s.name, s.machine_identifier,
+                COALESCE(s.current_uri, s.preferred_uri,
+                         (SELECT c.uri FROM server_connections c
+                           WHERE c.server_id = s.id ORDER BY c.position LIMIT 1))
+           FROM servers s
+          ORDER BY s.name, s.machine_identifier",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    let mut out: Vec<Endpoint> = Vec::new();
+    for row in rows {
+        let (name, machine_identifier, uri) = row?;
+        if let Some(uri) = uri {
+            let ep = Endpoint {
+                name,
+                machine_identifier,
+                uri,
+            };
+            if !out.contains(&ep) {
+                out.push(ep);
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,1 +1,0 @@
-//! Wiring (placeholder; being written).

@@ -1,0 +1,173 @@
+//! Wiring: open storage and secrets, build the state and the route table, bind, serve until a
+//! signal, drain. `main` calls [`run`]; tests call [`start`] and get a handle with the bound
+//! address.
+
+pub mod demo;
+mod keys;
+
+use std::net::SocketAddr;
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::crypto::{CryptoError, SecretBox};
+use crate::db::{Db, DbError};
+use crate::http::{ServeOptions, ShutdownOutcome, TrustedProxies};
+use crate::plex::PlexError;
+
+/// Why plexgate could not start. Each message tells the operator what to do.
+#[derive(Debug, Error)]
+pub enum StartupError {
+    /// The database could not be opened or migrated.
+    #[error("{0}")]
+    Db(#[from] DbError),
+    /// The key could not be loaded, created or matched to the database.
+    #[error("{0}")]
+    Crypto(#[from] CryptoError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The upstream HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    /// The demo's Plex could not be started or reached.
+    #[error("demo: {0}")]
+    Demo(String),
+    /// The demo's external Plex rejected the request.
+    #[error("demo: {0}")]
+    DemoPlex(#[from] PlexError),
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    addr: SocketAddr,
+    state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<ShutdownOutcome>,
+}
+
+impl Running {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The application state (tests reach the database through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops accepting, drains within the grace period, and reports how it went.
+    pub async fn shutdown(mut self) -> ShutdownOutcome {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task)
+            .await
+            .unwrap_or(ShutdownOutcome::GraceExpired)
+    }
+}
+
+/// Opens storage and keys, binds `config.server.listen` and starts serving in the background.
+pub async fn start(config: Config) -> Result<Running, StartupError> {
+    let state = build_state(config).await?;
+    let addr = state.config().server.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })?;
+    serve_on(listener, state)
+}
+
+/// Serves `state` on an already bound listener.
+pub fn serve_on(listener: TcpListener, state: AppState) -> Result<Running, StartupError> {
+    let addr = listener.local_addr().map_err(|source| StartupError::Bind {
+        addr: state.config().server.listen,
+        source,
+    })?;
+    let server = &state.config().server;
+    let options = ServeOptions {
+        request_timeout: server.request_timeout,
+        header_read_timeout: server.header_read_timeout,
+        shutdown_grace: server.shutdown_grace,
+        max_concurrency: server.max_concurrency,
+        max_body_bytes: server.max_body_bytes,
+        trusted_proxies: TrustedProxies::new(server.trusted_proxies.clone()),
+    };
+    let router = api::router(state.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(crate::http::serve(listener, router, options, async move {
+        let _ = stopped.await;
+    }));
+    tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "plexgate listening");
+    Ok(Running {
+        addr,
+        state,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// Storage, keys and clients for `config`.
+pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
+    let db = Db::open(&config.storage.database).await?;
+    let master = keys::master_key(&db, &config.storage).await?;
+    let secrets = SecretBox::new(&master);
+    let upstream = upstream_client()?;
+    Ok(AppState::new(config, db, secrets, upstream))
+}
+
+/// The shared client for Plex calls: connect and per-read timeouts, never a total deadline
+/// (bodies stream for as long as a movie plays); metadata calls set their own `.timeout()`.
+pub fn upstream_client() -> Result<reqwest::Client, StartupError> {
+    // Several crates may link rustls; install our provider once, ignore "already installed".
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .read_timeout(std::time::Duration::from_secs(30))
+        .pool_idle_timeout(std::time::Duration::from_secs(90))
+        .pool_max_idle_per_host(32)
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("plexgate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| StartupError::Client(e.to_string()))
+}
+
+/// Serves until SIGINT or SIGTERM, then drains. Used by `serve`.
+pub async fn run(config: Config) -> Result<ShutdownOutcome, StartupError> {
+    let running = start(config).await?;
+    shutdown_signal().await;
+    Ok(running.shutdown().await)
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C will stop plexgate");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT"),
+        _ = term.recv() => tracing::info!("received SIGTERM"),
+    }
+}

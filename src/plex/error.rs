@@ -1,0 +1,66 @@
+use thiserror::Error;
+
+/// What went wrong talking to a Plex Media Server. Messages name the server's base URL at most,
+/// never a path with a query or a token.
+#[derive(Debug, Error)]
+pub enum PlexError {
+    /// No TCP/TLS connection could be made, or it broke.
+    #[error("Plex server at {base} is unreachable: {reason}")]
+    Unreachable {
+        /// Base URL of the server.
+        base: String,
+        /// Short reason (connect refused, timeout, TLS).
+        reason: String,
+    },
+    /// The server did not answer in time.
+    #[error("Plex server at {base} did not answer in time")]
+    Timeout {
+        /// Base URL of the server.
+        base: String,
+    },
+    /// The server rejected the token.
+    #[error("Plex server at {base} rejected the server token")]
+    Unauthorized {
+        /// Base URL of the server.
+        base: String,
+    },
+    /// The server answered with an unexpected status.
+    #[error("Plex server at {base} answered HTTP {status}")]
+    Status {
+        /// Base URL of the server.
+        base: String,
+        /// The status it answered.
+        status: u16,
+    },
+    /// The body was not the JSON shape Plex sends.
+    #[error("Plex server at {base} sent an unexpected body: {reason}")]
+    BadBody {
+        /// Base URL of the server.
+        base: String,
+        /// What did not parse.
+        reason: String,
+    },
+}
+
+impl PlexError {
+    pub(crate) fn from_reqwest(base: &str, e: &reqwest::Error) -> Self {
+        if e.is_timeout() {
+            PlexError::Timeout {
+                base: base.to_string(),
+            }
+        } else {
+            // reqwest's Display includes the URL; keep only the kind of failure.
+            let reason = if e.is_connect() {
+                "connection failed"
+            } else if e.is_body() || e.is_decode() {
+                "the response body broke off"
+            } else {
+                "request failed"
+            };
+            PlexError::Unreachable {
+                base: base.to_string(),
+                reason: reason.to_string(),
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! `GET /identity`: the one PMS call that needs no token, used to check that a URL reaches the
+//! server we expect (readiness, and later connection fallback).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::PlexError;
+
+/// What `/identity` says about a server.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    /// The server's stable id (plex.tv calls it `clientIdentifier`).
+    pub machine_identifier: String,
+    /// PMS version string.
+    #[serde(default)]
+    pub version: String,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "MediaContainer")]
+    media_container: Identity,
+}
+
+/// Asks `base`/identity with `timeout`; JSON is requested explicitly since PMS defaults to XML.
+pub async fn probe_identity(
+    client: &reqwest::Client,
+    base: &str,
+    timeout: Duration,
+) -> Result<Identity, PlexError> {
+    let url = format!("{}/identity", base.trim_end_matches('/'));
+    let resp = client
+        .get(&url)
+        .header(http::header::ACCEPT, "application/json")
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| PlexError::from_reqwest(base, &e))?;
+    let status = resp.status();
+    if status == http::StatusCode::UNAUTHORIZED {
+        return Err(PlexError::Unauthorized {
+            base: base.to_string(),
+        });
+    }
+    if !status.is_success() {
+        return Err(PlexError::Status {
+            base: base.to_string(),
+            status: status.as_u16(),
+        });
+    }
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| PlexError::from_reqwest(base, &e))?;
+    serde_json::from_slice::<Envelope>(&body)
+        .map(|e| e.media_container)
+        .map_err(|e| PlexError::BadBody {
+            base: base.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+/// What `GET /` says about a server (needs the server token).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerInfo {
+    /// The name the owner gave the server.
+    #[serde(default)]
+    pub friendly_name: String,
+    /// The server's stable id.
+    pub machine_identifier: String,
+    /// PMS version string.
+    #[serde(default)]
+    pub version: String,
+}
+
+#[derive(Deserialize)]
+struct InfoEnvelope {
+    #[serde(rename = "MediaContainer")]
+    media_container: ServerInfo,
+}
+
+/// Asks `base`/ with `token` (as a header): proves the token works and names the server.
+pub async fn server_info(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    timeout: Duration,
+) -> Result<ServerInfo, PlexError> {
+    let url = format!("{}/", base.trim_end_matches('/'));
+    let resp = client
+        .get(&url)
+        .header(http::header::ACCEPT, "application/json")
+        .header("X-Plex-Token", token)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| PlexError::from_reqwest(base, &e))?;
+    match resp.status() {
+        s if s == http::StatusCode::UNAUTHORIZED => {
+            return Err(PlexError::Unauthorized {
+                base: base.to_string(),
+            });
+        }
+        s if !s.is_success() => {
+            return Err(PlexError::Status {
+                base: base.to_string(),
+                status: s.as_u16(),
+            });
+        }
+        _ => {}
+    }
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| PlexError::from_reqwest(base, &e))?;
+    serde_json::from_slice::<InfoEnvelope>(&body)
+        .map(|e| e.media_container)
+        .map_err(|e| PlexError::BadBody {
+            base: base.to_string(),
+            reason: e.to_string(),
+        })
+}

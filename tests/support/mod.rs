@@ -1,0 +1,80 @@
+//! Shared test support: start the real plexgate on 127.0.0.1:0 with a real SQLite file in a
+//! temporary directory, and an HTTP client to talk to it.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use plexgate::config::{Config, Sources, env_name};
+
+/// A configuration for tests: loopback port 0, database and key file in `dir`, plus `extra`
+/// key/value overrides given as dotted keys (`server.max_body_bytes`).
+pub fn test_config(dir: &Path, extra: &[(&str, &str)]) -> Config {
+    let mut env: HashMap<String, String> = HashMap::new();
+    env.insert(env_name("server.listen"), "127.0.0.1:0".into());
+    env.insert(
+        env_name("storage.database"),
+        dir.join("plexgate.sqlite").display().to_string(),
+    );
+    env.insert(env_name("log.level"), "warn".into());
+    for (key, value) in extra {
+        env.insert(env_name(key), (*value).to_string());
+    }
+    Sources::new()
+        .env(|name| env.get(name).cloned())
+        .build()
+        .expect("test config is valid")
+}
+
+/// A running plexgate plus the directory holding its database.
+pub struct TestApp {
+    pub running: plexgate::app::Running,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Starts plexgate with `extra` configuration overrides.
+    pub async fn start(extra: &[(&str, &str)]) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = test_config(dir.path(), extra);
+        let running = plexgate::app::start(config).await.expect("plexgate starts");
+        TestApp { running, dir }
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.running.url(), path)
+    }
+}
+
+/// A client that never follows redirects and never uses a proxy from the environment.
+pub fn client() -> reqwest::Client {
+    // reqwest is built without a bundled TLS provider; plexgate installs ring at start-up and
+    // tests may build clients before that.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Asserts the response is our JSON error shape with `status` and `code`; returns the message.
+pub async fn assert_error(resp: reqwest::Response, status: u16, code: &str) -> String {
+    assert_eq!(resp.status().as_u16(), status, "status");
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(ct.starts_with("application/json"), "content-type {ct}");
+    let body: serde_json::Value = resp.json().await.expect("json error body");
+    assert_eq!(body["error"]["code"], code, "body {body}");
+    let message = body["error"]["message"]
+        .as_str()
+        .expect("message")
+        .to_string();
+    assert!(!message.is_empty());
+    message
+}
