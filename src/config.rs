@@ -68,7 +68,10 @@ impl fmt::Debug for StorageConfig {
         f.debug_struct("StorageConfig")
             .field("database", &self.database)
             .field("key_file", &self.key_file)
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "[redacted]"))
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -104,7 +107,10 @@ impl fmt::Debug for DemoConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DemoConfig")
             .field("plex_url", &self.plex_url)
-            .field("plex_token", &self.plex_token.as_ref().map(|_| "[redacted]"))
+            .field(
+                "plex_token",
+                &self.plex_token.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -245,7 +251,10 @@ impl Sources {
             let toml::Value::Table(inner) = value else {
                 self.problems.push(Problem {
                     key: section.clone(),
-                    message: format!("unknown key (in file {}); expected a [section]", path.display()),
+                    message: format!(
+                        "unknown key (in file {}); expected a [section]",
+                        path.display()
+                    ),
                 });
                 continue;
             };
@@ -314,15 +323,22 @@ struct Reader {
 
 impl Reader {
     fn config(&mut self) -> Config {
-        let listen = self.get("server.listen", "127.0.0.1:3001".parse().expect("default"), |s| {
-            s.parse::<SocketAddr>()
-                .map_err(|_| "is not a socket address like 127.0.0.1:3001".to_string())
-        });
+        let listen = self.get(
+            "server.listen",
+            "127.0.0.1:3001".parse().expect("default"),
+            |s| {
+                s.parse::<SocketAddr>()
+                    .map_err(|_| "is not a socket address like 127.0.0.1:3001".to_string())
+            },
+        );
         let public_url = self.get_opt("server.public_url", parse_public_url);
         let base_path = self.get("server.base_path", String::new(), parse_base_path);
         let trusted_proxies = self.get_list(
             "server.trusted_proxies",
-            vec!["127.0.0.1/32".parse().expect("default"), "::1/128".parse().expect("default")],
+            vec![
+                "127.0.0.1/32".parse().expect("default"),
+                "::1/128".parse().expect("default"),
+            ],
             parse_cidr,
         );
         let cors_origins = self.get_list("server.cors_origins", Vec::new(), parse_origin);
@@ -429,7 +445,12 @@ impl Reader {
             }
             Raw::Toml(v) => {
                 let shown = v.to_string();
-                self.problem(key, &origin, &shown, format!("must be a {}", "single value"));
+                self.problem(
+                    key,
+                    &origin,
+                    &shown,
+                    format!("must be a {}", "single value"),
+                );
                 None
             }
         }
@@ -562,7 +583,9 @@ fn parse_public_url(s: &str) -> Result<String, String> {
 
 fn parse_origin(s: &str) -> Result<String, String> {
     if s == "*" {
-        return Err("must be an explicit origin: \"*\" cannot be used with credentials".to_string());
+        return Err(
+            "must be an explicit origin: \"*\" cannot be used with credentials".to_string(),
+        );
     }
     parse_public_url(s).map_err(|_| "is not an origin like https://app.example.com".to_string())
 }

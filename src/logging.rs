@@ -186,7 +186,20 @@ fn value_span(bytes: &[u8], lower: &str, mut i: usize) -> Option<(usize, usize)>
 fn is_value_end(b: u8) -> bool {
     matches!(
         b,
-        b'&' | b' ' | b'"' | b'\'' | b',' | b';' | b'}' | b')' | b']' | b'\\' | b'<' | b'>' | b'\n' | b'\r' | b'\t'
+        b'&' | b' '
+            | b'"'
+            | b'\''
+            | b','
+            | b';'
+            | b'}'
+            | b')'
+            | b']'
+            | b'\\'
+            | b'<'
+            | b'>'
+            | b'\n'
+            | b'\r'
+            | b'\t'
     )
 }
 
@@ -197,13 +210,28 @@ mod tests {
     #[test]
     fn masks_common_forms() {
         let cases = [
-            ("GET /x?X-Plex-Token=abc123&y=1", "GET /x?X-Plex-Token=[redacted]&y=1"),
+            (
+                "GET /x?X-Plex-Token=abc123&y=1",
+                "GET /x?X-Plex-Token=[redacted]&y=1",
+            ),
             ("token=abc", "token=[redacted]"),
-            (r#"{"authToken":"abc","x":1}"#, r#"{"authToken":"[redacted]","x":1}"#),
-            (r#"{"fields":{"plex_token":"abc"}}"#, r#"{"fields":{"plex_token":"[redacted]"}}"#),
-            ("url=%2Fa%3FX-Plex-Token%3Dabc%26b", "url=%2Fa%3FX-Plex-Token%3D[redacted]%26b"),
+            (
+                r#"{"authToken":"abc","x":1}"#,
+                r#"{"authToken":"[redacted]","x":1}"#,
+            ),
+            (
+                r#"{"fields":{"plex_token":"abc"}}"#,
+                r#"{"fields":{"plex_token":"[redacted]"}}"#,
+            ),
+            (
+                "url=%2Fa%3FX-Plex-Token%3Dabc%26b",
+                "url=%2Fa%3FX-Plex-Token%3D[redacted]%26b",
+            ),
             ("x-plex-token: abc def", "x-plex-token: [redacted] def"),
-            (r#"headers={"x-plex-token": "abc"}"#, r#"headers={"x-plex-token": "[redacted]"}"#),
+            (
+                r#"headers={"x-plex-token": "abc"}"#,
+                r#"headers={"x-plex-token": "[redacted]"}"#,
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(redact(input), want, "input {input}");
@@ -212,7 +240,11 @@ mod tests {
 
     #[test]
     fn leaves_innocent_lines_alone() {
-        for line in ["a missing token is 401", "no secrets here", "tokens are rotated"] {
+        for line in [
+            "a missing token is 401",
+            "no secrets here",
+            "tokens are rotated",
+        ] {
             assert_eq!(redact(line), line);
         }
     }

@@ -72,8 +72,13 @@ impl RequestContext {
             .then(|| headers.get("x-forwarded-proto"))
             .flatten()
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(',').next().unwrap_or("").trim().to_ascii_lowercase())
-        {
+            .map(|v| {
+                v.split(',')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            }) {
             Some(p) if p == "https" => "https",
             _ => "http",
         };
@@ -132,7 +137,12 @@ mod tests {
             );
         }
         let nets = trusted.iter().map(|n| n.parse().unwrap()).collect();
-        RequestContext::new(peer.parse().unwrap(), &map, &TrustedProxies::new(nets), 1024)
+        RequestContext::new(
+            peer.parse().unwrap(),
+            &map,
+            &TrustedProxies::new(nets),
+            1024,
+        )
     }
 
     #[test]

@@ -58,13 +58,13 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, code, message)
     }
 
-    /// 404 `not_found` for a path no route serves.
-    pub fn not_found(path: &str) -> Self {
-        // The path is echoed without its query string, which may hold a secret.
+    /// 404 `not_found` for a path no route serves. The path is not echoed: it may carry a
+    /// ticket or a token someone pasted, and the error body is something the browser shows.
+    pub fn not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "not_found",
-            format!("no route for {}", truncate(path, 200)),
+            "no route matches this path",
         )
     }
 
@@ -76,7 +76,11 @@ impl ApiError {
             .collect::<Vec<_>>()
             .join(", ");
         let message = format!("this route allows {allow}");
-        let mut err = Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message);
+        let mut err = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            message,
+        );
         if let Ok(v) = HeaderValue::from_str(&allow) {
             err.headers.push((http::header::ALLOW, v));
         }
@@ -163,19 +167,14 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
 impl std::error::Error for ApiError {}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}

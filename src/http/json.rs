@@ -42,6 +42,9 @@ pub async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T,
     };
     serde_json::from_slice(bytes).map_err(|e| {
         // serde_json's message names the position and expectation, never echoes the input.
-        ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}"))
+        ApiError::bad_request(
+            "invalid_json",
+            format!("request body is not valid JSON: {e}"),
+        )
     })
 }

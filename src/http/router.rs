@@ -55,7 +55,10 @@ pub struct Router<S> {
 impl<S> std::fmt::Debug for Router<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Router")
-            .field("routes", &self.routes.iter().map(|r| r.pattern).collect::<Vec<_>>())
+            .field(
+                "routes",
+                &self.routes.iter().map(|r| r.pattern).collect::<Vec<_>>(),
+            )
             .field("base_path", &self.base_path)
             .finish()
     }
@@ -107,7 +110,7 @@ impl<S: Clone + Send + Sync + 'static> Router<S> {
     pub async fn dispatch(&self, mut req: Request<Incoming>, request_id: &str) -> Response<Body> {
         let path = self.local_path(req.uri().path()).to_string();
         let Ok(matched) = self.table.at(&path) else {
-            return ApiError::not_found(&path).into_response();
+            return ApiError::not_found().into_response();
         };
         let route = &self.routes[*matched.value];
         let params = PathParams(

@@ -175,7 +175,12 @@ struct Front {
 }
 
 impl Front {
-    async fn handle(&self, stack: Stack, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    async fn handle(
+        &self,
+        stack: Stack,
+        mut req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<Body> {
         let started = Instant::now();
         let ctx = RequestContext::new(peer, req.headers(), &self.trusted, self.max_body_bytes);
         let method = req.method().clone();

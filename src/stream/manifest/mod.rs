@@ -1,0 +1,1 @@
+//! Lossless manifest rewriting (being written).

@@ -1,0 +1,348 @@
+//! What a verified ticket may reach: path canonicalisation and the two scopes of design §2.
+//!
+//! Canonicalisation runs before any scope check so that no encoding trick can make a path look
+//! in scope to plexgate and mean something else to Plex. The facade allowlist is deliberately a
+//! list of what the Flixor player needs, not a denylist of what is dangerous: anything new in
+//! PMS is refused until someone decides it is safe.
+
+use http::Method;
+
+use super::ticket::{Scope, TicketError};
+
+/// A path that passed canonicalisation: decoded once, absolute, no dot or empty segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanonicalPath(String);
+
+impl CanonicalPath {
+    /// The decoded path, starting with `/`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The path re-encoded for the upstream request line.
+    pub fn to_upstream(&self) -> String {
+        let mut out = String::with_capacity(self.0.len() + 8);
+        for b in self.0.bytes() {
+            if b.is_ascii_alphanumeric() || b"/-._~:@!$&'()*+,;=".contains(&b) {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    }
+}
+
+/// Canonicalises the raw (percent-encoded) rest of a proxy path, `a/b/c` or `/a/b/c`.
+///
+/// Refuses encoded separators (`%2f`, `%5c`), encoded NUL, backslashes, NUL, `.`/`..` and empty
+/// segments (`//`), anything that still looks percent-encoded after one decode (double
+/// encoding), and invalid UTF-8.
+pub fn canonicalize(raw: &str) -> Result<CanonicalPath, TicketError> {
+    let raw = raw.strip_prefix('/').unwrap_or(raw);
+    if raw.is_empty() {
+        return Err(TicketError::BadPath);
+    }
+    let lower = raw.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") || lower.contains("%00") {
+        return Err(TicketError::BadPath);
+    }
+    let decoded = percent_decode(raw).ok_or(TicketError::BadPath)?;
+    if decoded.contains('\\') || decoded.contains('\0') || decoded.chars().any(char::is_control) {
+        return Err(TicketError::BadPath);
+    }
+    for segment in decoded.split('/') {
+        if segment.is_empty() || segment == "." || segment == ".." || looks_encoded(segment) {
+            return Err(TicketError::BadPath);
+        }
+    }
+    Ok(CanonicalPath(format!("/{decoded}")))
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn looks_encoded(segment: &str) -> bool {
+    let b = segment.as_bytes();
+    b.windows(3)
+        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
+}
+
+/// Checks `method` on `path` against `scope`: the method first, then the path.
+pub fn check(scope: &Scope, method: &Method, path: &CanonicalPath) -> Result<(), TicketError> {
+    match scope {
+        Scope::Playback { prefix } => {
+            if !matches!(*method, Method::GET | Method::HEAD) {
+                return Err(TicketError::Method);
+            }
+            if path.as_str().starts_with(prefix.as_str())
+                || path.as_str() == prefix.trim_end_matches('/')
+            {
+                Ok(())
+            } else {
+                Err(TicketError::Scope)
+            }
+        }
+        Scope::Facade => facade(method, path.as_str()),
+    }
+}
+
+/// Library actions that are GETs in PMS but change state or cost a scan.
+const LIBRARY_ACTIONS: &[&str] = &[
+    "refresh",
+    "analyze",
+    "emptyTrash",
+    "optimize",
+    "clean",
+    "prefs",
+    "match",
+    "unmatch",
+    "split",
+    "merge",
+    "unlock",
+    "lock",
+    "matches",
+    "delete",
+];
+
+/// The facade allowlist: what the Flixor player and screens call on PMS (design §2). A path
+/// some other method may use is a method error; anything else is out of scope.
+fn facade(method: &Method, path: &str) -> Result<(), TicketError> {
+    let segments: Vec<&str> = path[1..].split('/').collect();
+    if facade_allows(method, &segments) {
+        Ok(())
+    } else if [Method::GET, Method::PUT, Method::POST]
+        .iter()
+        .any(|m| facade_allows(m, &segments))
+    {
+        Err(TicketError::Method)
+    } else {
+        Err(TicketError::Scope)
+    }
+}
+
+fn facade_allows(method: &Method, segments: &[&str]) -> bool {
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    match segments {
+        // Server identity and capabilities (the player reads transcoder limits).
+        ["identity"] => read,
+        // Per-user stream choice: PUT /library/parts/{id}?audioStreamID=…&subtitleStreamID=…
+        ["library", "parts", id] if *method == Method::PUT => {
+            id.bytes().all(|b| b.is_ascii_digit())
+        }
+        // Library reads, direct-play parts (Range), scrub thumbnails, sidecar subtitles.
+        ["library", rest @ ..] => read && !rest.iter().any(|s| LIBRARY_ACTIONS.contains(s)),
+        ["hubs", ..] | ["search"] => read,
+        // Image resizing; its url= is checked separately (same-server paths only).
+        ["photo", ":", "transcode"] => read,
+        // The universal transcoder: decision, start.*, session files, ping, stop, subtitles.
+        ["video", ":", "transcode", "universal", leaf] => {
+            let ok_leaf = matches!(*leaf, "decision" | "ping" | "stop" | "subtitles")
+                || leaf.starts_with("start");
+            ok_leaf && (read || (*leaf == "decision" && *method == Method::POST))
+        }
+        ["video", ":", "transcode", "universal", "session", _, ..] => read,
+        // Progress and marks.
+        [
+            ":",
+            "timeline" | "scrobble" | "unscrobble" | "rate" | "progress",
+        ] => {
+            matches!(
+                *method,
+                Method::GET | Method::HEAD | Method::PUT | Method::POST
+            )
+        }
+        // Next/previous episode.
+        ["playQueues"] => *method == Method::POST,
+        ["playQueues", _, ..] => read,
+        _ => false,
+    }
+}
+
+/// For `/photo/:/transcode`: the `url=` parameter must be a path on the same server (no scheme,
+/// no host, no traversal), so PMS cannot be made to fetch elsewhere. Returns the value cleaned
+/// of any nested `X-Plex-Token`.
+pub fn photo_source(url_param: &str) -> Result<String, TicketError> {
+    let decoded = percent_decode(url_param).ok_or(TicketError::BadPath)?;
+    if !decoded.starts_with('/') || decoded.starts_with("//") || decoded.contains('\\') {
+        return Err(TicketError::Scope);
+    }
+    let (path, query) = decoded.split_once('?').unwrap_or((&decoded, ""));
+    canonicalize(path)?;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .filter(|kv| !kv.to_ascii_lowercase().starts_with("x-plex-"))
+        .collect();
+    Ok(if kept.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonicalisation_refuses_every_trick() {
+        for bad in [
+            "",
+            "/",
+            "a/../b",
+            "a/./b",
+            "a//b",
+            "a/%2e%2e/b",
+            "a/%2E%2E/b",
+            "a%2fb",
+            "a%2Fb",
+            "a%5cb",
+            "a\\b",
+            "a/%00",
+            "a/%252e%252e/b",
+            "a/%zz",
+            "a/%c3%28",
+            "a/b/",
+        ] {
+            assert_eq!(canonicalize(bad), Err(TicketError::BadPath), "{bad:?}");
+        }
+        let ok = canonicalize("video/:/transcode/universal/session/x%20y/0.m4s").unwrap();
+        assert_eq!(
+            ok.as_str(),
+            "/video/:/transcode/universal/session/x y/0.m4s"
+        );
+        assert_eq!(
+            ok.to_upstream(),
+            "/video/:/transcode/universal/session/x%20y/0.m4s"
+        );
+    }
+
+    fn allowed(method: Method, path: &str) -> Result<(), TicketError> {
+        check(&Scope::Facade, &method, &canonicalize(path).unwrap())
+    }
+
+    #[test]
+    fn facade_allows_what_the_player_needs() {
+        for (m, p) in [
+            (Method::GET, "/library/metadata/101"),
+            (Method::GET, "/library/sections/1/all"),
+            (Method::HEAD, "/library/parts/9101/1600100000/file.mp4"),
+            (Method::GET, "/library/parts/9101/indexes/sd/1000"),
+            (Method::PUT, "/library/parts/9101"),
+            (Method::GET, "/video/:/transcode/universal/decision"),
+            (Method::POST, "/video/:/transcode/universal/decision"),
+            (Method::GET, "/video/:/transcode/universal/start.mpd"),
+            (
+                Method::GET,
+                "/video/:/transcode/universal/session/abc/0/3.m4s",
+            ),
+            (Method::GET, "/video/:/transcode/universal/ping"),
+            (Method::GET, "/video/:/transcode/universal/stop"),
+            (Method::POST, "/:/timeline"),
+            (Method::PUT, "/:/scrobble"),
+            (Method::POST, "/playQueues"),
+            (Method::GET, "/photo/:/transcode"),
+            (Method::GET, "/hubs/home/continueWatching"),
+        ] {
+            assert_eq!(allowed(m.clone(), p), Ok(()), "{m} {p}");
+        }
+    }
+
+    #[test]
+    fn facade_refuses_admin_and_actions() {
+        for (m, p, want) in [
+            (Method::GET, "/:/prefs", TicketError::Scope),
+            (Method::GET, "/accounts", TicketError::Scope),
+            (
+                Method::GET,
+                "/library/sections/1/refresh",
+                TicketError::Scope,
+            ),
+            (Method::DELETE, "/library/metadata/101", TicketError::Method),
+            (
+                Method::PUT,
+                "/library/sections/1/analyze",
+                TicketError::Scope,
+            ),
+            (Method::GET, "/butler", TicketError::Scope),
+            (Method::GET, "/transcode/sessions", TicketError::Scope),
+            (
+                Method::POST,
+                "/video/:/transcode/universal/start.m3u8",
+                TicketError::Method,
+            ),
+            (Method::PUT, "/library/parts/abc", TicketError::Method),
+        ] {
+            assert_eq!(allowed(m.clone(), p), Err(want), "{m} {p}");
+        }
+    }
+
+    #[test]
+    fn playback_scope_is_a_prefix_and_read_only() {
+        let scope = Scope::Playback {
+            prefix: "/video/:/transcode/universal/session/abc/".into(),
+        };
+        let p = |s: &str| canonicalize(s).unwrap();
+        assert!(
+            check(
+                &scope,
+                &Method::GET,
+                &p("/video/:/transcode/universal/session/abc/base/00001.ts")
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            check(
+                &scope,
+                &Method::GET,
+                &p("/video/:/transcode/universal/session/abcd/x")
+            ),
+            Err(TicketError::Scope)
+        );
+        assert_eq!(
+            check(
+                &scope,
+                &Method::PUT,
+                &p("/video/:/transcode/universal/session/abc/x")
+            ),
+            Err(TicketError::Method)
+        );
+    }
+
+    #[test]
+    fn photo_source_is_same_server_only() {
+        assert_eq!(
+            photo_source("/library/metadata/101/thumb/1").unwrap(),
+            "/library/metadata/101/thumb/1"
+        );
+        assert_eq!(
+            photo_source("%2Flibrary%2Fmetadata%2F101%2Fthumb%2F1%3FX-Plex-Token%3Dsecret")
+                .unwrap(),
+            "/library/metadata/101/thumb/1"
+        );
+        for bad in [
+            "http://evil.example/x.jpg",
+            "//evil.example/x",
+            "/a/../../etc/passwd",
+            "relative/path",
+        ] {
+            assert!(photo_source(bad).is_err(), "{bad}");
+        }
+    }
+}
