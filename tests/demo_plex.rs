@@ -1217,3 +1217,90 @@ async fn capabilities_and_shutdown() {
     plex.shutdown().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn http2_prior_knowledge_works() {
+    let plex = start().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let h2 = Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("h2 client");
+    let resp = h2
+        .get(format!(
+            "{}/library/metadata/101/thumb/1716000000",
+            plex.url()
+        ))
+        .header("X-Plex-Token", plex.token())
+        .header("Range", "bytes=0-1")
+        .send()
+        .await
+        .expect("h2 request");
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&resp.bytes().await.expect("bytes")[..], &[0xFF, 0xD8]);
+}
+
+/// ffprobe decodes every frame of each packaging through the demo server (needs ffprobe).
+#[cfg(feature = "e2e")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffprobe_decodes_hls_ts_hls_fmp4_and_dash() {
+    let plex = start().await;
+    let cases = [
+        ("e2e-ts", "start.m3u8", "hls", vec![]),
+        ("e2e-fmp4", "start.m3u8", "hls", vec![("container", "mp4")]),
+        ("e2e-dash", "start.mpd", "dash", vec![]),
+    ];
+    for (session, endpoint, protocol, extra) in cases {
+        decide(&plex, session, protocol, &extra).await;
+        let q = transcode_query(session, protocol, &extra);
+        let identity = query(&[
+            ("X-Plex-Product", "plexgate"),
+            ("X-Plex-Platform", "Chrome"),
+            ("X-Plex-Device", "Web"),
+        ]);
+        let url = format!("{}{UNIVERSAL}/{endpoint}?{q}&{identity}", plex.url());
+        let headers = format!("X-Plex-Token: {}\r\n", plex.token());
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("ffprobe")
+                .args(["-v", "error", "-headers", &headers])
+                .args(["-allowed_extensions", "ALL"])
+                .args([
+                    "-count_frames",
+                    "-show_entries",
+                    "stream=codec_name,nb_read_frames",
+                ])
+                .args(["-of", "csv=p=0", &url])
+                .output()
+        })
+        .await
+        .expect("join")
+        .expect("ffprobe runs (install ffmpeg)");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{session}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("h264,250"),
+            "{session}: every video frame decodes: {stdout}"
+        );
+        assert!(
+            stdout.contains("aac,"),
+            "{session}: audio present: {stdout}"
+        );
+    }
+    let log = plex.requests();
+    let errors: Vec<String> = log
+        .iter()
+        .filter(|r| r.status >= 400)
+        // ffmpeg's DASH reader probes one segment past the end (10 s / 2 s = 0..4) and takes the
+        // 404 as end of stream, as it would from PMS.
+        .filter(|r| !(r.status == 404 && r.path.ends_with("/e2e-dash/0/5.m4s")))
+        .map(|r| format!("{} {} -> {}", r.method, r.path, r.status))
+        .collect();
+    assert!(errors.is_empty(), "ffprobe hit errors: {errors:?}");
+    assert!(log.iter().any(|r| r.path.ends_with("/00004.ts")));
+    assert!(log.iter().any(|r| r.path.ends_with("/0/4.m4s")));
+}
