@@ -1126,6 +1126,16 @@ async fn timeline_scrobble_rate_and_stream_selection_change_later_reads() {
         ))
         .header("X-Plex-Token", plex.token());
     assert_eq!(status_of(unknown).await, StatusCode::NOT_FOUND);
+    // Stopping past 90 % marks the item watched; absurd positions are not a crash.
+    assert_eq!(
+        status_of(tl("ratingKey=101&state=stopped&time=9500")).await,
+        StatusCode::OK
+    );
+    let m = meta().await;
+    assert_eq!(m["viewCount"], 1);
+    assert!(m.get("viewOffset").is_none());
+    let huge = format!("ratingKey=101&state=stopped&time={}", u64::MAX);
+    assert_eq!(status_of(tl(&huge)).await, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -76,7 +76,10 @@ pub(crate) fn timeline(sh: &Shared, req: &Req) -> Resp {
         let us = st.user.entry(rk).or_default();
         us.last_state = state.map(str::to_owned);
         us.last_viewed_at = Some(crate::util::unix_now());
-        if state == Some("stopped") && duration > 0 && time * 10 >= duration * 9 {
+        if state == Some("stopped")
+            && duration > 0
+            && time.saturating_mul(10) >= duration.saturating_mul(9)
+        {
             us.view_count += 1;
             us.view_offset = None;
         } else {
