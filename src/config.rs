@@ -23,8 +23,47 @@ pub struct Config {
     pub storage: StorageConfig,
     /// `[log]`: format and level.
     pub log: LogConfig,
+    /// `[stream]`: tickets and playback sessions.
+    pub stream: StreamConfig,
+    /// `[metrics]`: the Prometheus endpoint.
+    pub metrics: MetricsConfig,
     /// `[demo]`: which Plex the `demo` command talks to.
     pub demo: DemoConfig,
+}
+
+/// `[stream]` keys.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// Whether `mode=direct` may hand out classic direct-Plex URLs (token included).
+    pub allow_direct: bool,
+    /// Lifetime of a playback ticket.
+    pub ticket_ttl: Duration,
+    /// Lifetime of a facade ticket (also bounded by the login session).
+    pub facade_ttl: Duration,
+    /// A playback session with no request through its ticket for this long is stopped.
+    pub idle_timeout: Duration,
+    /// How often live transcodes are pinged so Plex does not reap a paused one.
+    pub keepalive_interval: Duration,
+    /// Which derived key signs new tickets; the previous id still verifies (rotation).
+    pub ticket_key_id: u8,
+}
+
+/// `[metrics]` keys.
+#[derive(Clone)]
+pub struct MetricsConfig {
+    /// Serve `GET /metrics`.
+    pub enabled: bool,
+    /// If set, `/metrics` requires `Authorization: Bearer <this>`.
+    pub bearer: Option<String>,
+}
+
+impl fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field("enabled", &self.enabled)
+            .field("bearer", &self.bearer.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// `[server]` keys.
@@ -192,11 +231,19 @@ pub const KEYS: &[&str] = &[
     "storage.secret_key",
     "log.format",
     "log.level",
+    "stream.allow_direct",
+    "stream.ticket_ttl_secs",
+    "stream.facade_ttl_secs",
+    "stream.idle_timeout_secs",
+    "stream.keepalive_secs",
+    "stream.ticket_key_id",
+    "metrics.enabled",
+    "metrics.bearer",
     "demo.plex_url",
     "demo.plex_token",
 ];
 
-const SECRET_KEYS: &[&str] = &["storage.secret_key", "demo.plex_token"];
+const SECRET_KEYS: &[&str] = &["storage.secret_key", "demo.plex_token", "metrics.bearer"];
 
 /// The environment variable that overrides `key` (`server.listen` → `PLEXGATE_SERVER_LISTEN`).
 pub fn env_name(key: &str) -> String {
@@ -374,6 +421,25 @@ impl Reader {
                 .map_err(|e| format!("is not a log filter such as info or plexgate=debug ({e})"))
         });
 
+        let stream = StreamConfig {
+            allow_direct: self.get_bool("stream.allow_direct", false),
+            ticket_ttl: self.get_secs("stream.ticket_ttl_secs", 6 * 3600, 60, 7 * 86400),
+            facade_ttl: self.get_secs("stream.facade_ttl_secs", 7 * 86400, 60, 30 * 86400),
+            idle_timeout: self.get_secs("stream.idle_timeout_secs", 1800, 10, 86400),
+            keepalive_interval: self.get_secs("stream.keepalive_secs", 20, 1, 60),
+            ticket_key_id: self.get_int("stream.ticket_key_id", 1, 1, 255) as u8,
+        };
+        let metrics = MetricsConfig {
+            enabled: self.get_bool("metrics.enabled", false),
+            bearer: self.get_opt("metrics.bearer", |s| {
+                if s.len() < 16 {
+                    Err("must be at least 16 characters".to_string())
+                } else {
+                    Ok(s.to_string())
+                }
+            }),
+        };
+
         let plex_url = self.get_opt("demo.plex_url", |s| {
             parse_http_url(s).map(|u| u.trim_end_matches('/').to_string())
         });
@@ -415,6 +481,8 @@ impl Reader {
                 secret_key,
             },
             log: LogConfig { format, level },
+            stream,
+            metrics,
             demo: DemoConfig {
                 plex_url,
                 plex_token,
@@ -475,6 +543,14 @@ impl Reader {
         self.get(key, default, |s| match s.parse::<u64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(n),
             _ => Err(format!("must be a whole number from {min} to {max}")),
+        })
+    }
+
+    fn get_bool(&mut self, key: &str, default: bool) -> bool {
+        self.get(key, default, |s| match s {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err("must be true or false".to_string()),
         })
     }
 

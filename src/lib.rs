@@ -16,6 +16,7 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod crypto;
@@ -23,6 +24,7 @@ pub mod db;
 pub mod demo;
 pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod plex;
 pub mod stream;
 pub mod util;

@@ -44,6 +44,7 @@ impl From<PlexError> for ApiError {
             PlexError::Unreachable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "plex_unreachable"),
             PlexError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "plex_timeout"),
             PlexError::Unauthorized { .. } => (StatusCode::BAD_GATEWAY, "plex_unauthorized"),
+            PlexError::Status { status: 400, .. } => (StatusCode::BAD_GATEWAY, "plex_bad_request"),
             PlexError::Status { status: 404, .. } => (StatusCode::NOT_FOUND, "plex_not_found"),
             PlexError::Status { status: 503, .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "plex_unavailable")
@@ -51,6 +52,77 @@ impl From<PlexError> for ApiError {
             PlexError::Status { .. } => (StatusCode::BAD_GATEWAY, "plex_error"),
             PlexError::BadBody { .. } => (StatusCode::BAD_GATEWAY, "plex_bad_response"),
         };
-        ApiError::new(status, code, e.to_string())
+        if status.is_server_error() {
+            // The full error (with the server address) stays in the log.
+            tracing::warn!(error = %e, "Plex request failed");
+        }
+        ApiError::new(status, code, e.public_message())
+    }
+}
+
+impl From<crate::stream::ticket::TicketError> for ApiError {
+    fn from(e: crate::stream::ticket::TicketError) -> Self {
+        ApiError::forbidden(e.code(), e.to_string())
+    }
+}
+
+impl From<crate::plex::AccessError> for ApiError {
+    fn from(e: crate::plex::AccessError) -> Self {
+        use crate::plex::AccessError;
+        match e {
+            AccessError::UnknownServer => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "server_not_found",
+                "that Plex server is not set up for this account",
+            ),
+            AccessError::NoAddress => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_no_address",
+                "the Plex server has no known address; sync servers again",
+            ),
+            AccessError::Db(db) => db.into(),
+        }
+    }
+}
+
+impl From<crate::stream::proxy::ProxyError> for ApiError {
+    fn from(e: crate::stream::proxy::ProxyError) -> Self {
+        use crate::stream::manifest::RewriteError;
+        use crate::stream::proxy::ProxyError;
+        let message = e.to_string();
+        match e {
+            ProxyError::Unreachable => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "plex_unreachable", message)
+            }
+            ProxyError::Timeout => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "plex_timeout", message)
+            }
+            ProxyError::Unauthorized => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "plex_unauthorized", message)
+            }
+            ProxyError::Status(status, retry_after) => {
+                let (st, code) = match status {
+                    400 => (StatusCode::BAD_REQUEST, "plex_bad_request"),
+                    403 => (StatusCode::FORBIDDEN, "plex_forbidden"),
+                    404 => (StatusCode::NOT_FOUND, "plex_not_found"),
+                    503 => (StatusCode::SERVICE_UNAVAILABLE, "plex_unavailable"),
+                    _ => (StatusCode::BAD_GATEWAY, "plex_error"),
+                };
+                let err = ApiError::new(st, code, message);
+                match retry_after {
+                    Some(v) if st == StatusCode::SERVICE_UNAVAILABLE => {
+                        err.with_header(http::header::RETRY_AFTER, v)
+                    }
+                    _ => err,
+                }
+            }
+            ProxyError::Manifest(RewriteError::BadManifest { .. })
+            | ProxyError::ManifestBody(_) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "upstream_bad_manifest", message)
+            }
+            ProxyError::Manifest(other) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, other.code(), message)
+            }
+        }
     }
 }

@@ -55,7 +55,7 @@ pub async fn ready(_req: Request<Incoming>, state: AppState) -> Result<Response<
                     "error",
                     Some("a different server answers at this address".to_string()),
                 ),
-                Err(e) => ("error", Some(e.to_string())),
+                Err(e) => ("error", Some(e.public_message())),
             };
             json!({
                 "name": ep.name,

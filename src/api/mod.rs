@@ -4,9 +4,13 @@
 //! `api` is the only layer that knows both HTTP and the domains: every conversion from a domain
 //! error into [`crate::http::ApiError`] lives in [`errors`].
 
+pub mod auth;
 pub mod errors;
 pub mod health;
+pub mod metrics;
+pub mod proxy;
 pub mod state;
+pub mod stream;
 
 use http::Method;
 
@@ -20,4 +24,17 @@ pub fn router(state: AppState) -> Router<AppState> {
         .base_path(&base_path)
         .route(Method::GET, "/health", health::health)
         .route(Method::GET, "/ready", health::ready)
+        .route(Method::GET, "/metrics", metrics::metrics)
+        .route(Method::GET, "/api/auth/session", auth::session)
+        .route(Method::GET, "/api/auth/validate", auth::validate)
+        .route(Method::POST, "/api/auth/logout", auth::logout)
+        .route(Method::POST, "/api/auth/demo-login", auth::demo_login)
+        .route(Method::GET, "/api/auth/servers", auth::servers)
+        .route(Method::GET, "/api/plex/stream/{id}", stream::start)
+        .route(Method::POST, "/api/plex/stream/{id}/stop", stream::stop)
+        .route(Method::GET, "/api/plex/proxy/{*rest}", proxy::proxy)
+        .route(Method::HEAD, "/api/plex/proxy/{*rest}", proxy::proxy)
+        .route(Method::PUT, "/api/plex/proxy/{*rest}", proxy::proxy)
+        .route(Method::POST, "/api/plex/proxy/{*rest}", proxy::proxy)
+        .route(Method::DELETE, "/api/plex/proxy/{*rest}", proxy::proxy)
 }

@@ -1,36 +1,56 @@
-//! What every handler receives: configuration, storage, secrets and upstream clients, behind
-//! one `Arc` so cloning it per request is a reference-count bump.
+//! What every handler receives: configuration, storage, keys and upstream clients, behind one
+//! `Arc` so cloning it per request is a reference-count bump.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::auth::LoginSessions;
 use crate::config::Config;
 use crate::crypto::SecretBox;
 use crate::db::Db;
+use crate::metrics::Metrics;
+use crate::plex::{ClientIdentity, ServerDirectory};
+use crate::stream::proxy::Proxy;
+use crate::stream::session::SessionKeeper;
+use crate::stream::ticket::TicketKeys;
 
 /// Shared application state.
 #[derive(Clone, Debug)]
-pub struct AppState(Arc<Inner>);
+pub struct AppState(Arc<Parts>);
 
+/// The pieces of [`AppState`], assembled by `app`.
 #[derive(Debug)]
-struct Inner {
-    config: Config,
-    db: Db,
-    secrets: SecretBox,
-    upstream: reqwest::Client,
-    started: Instant,
+pub struct Parts {
+    /// Validated configuration.
+    pub config: Config,
+    /// Storage.
+    pub db: Db,
+    /// Encryption of tokens at rest.
+    pub secrets: SecretBox,
+    /// Shared upstream HTTP client.
+    pub upstream: reqwest::Client,
+    /// Ticket signing keys.
+    pub tickets: TicketKeys,
+    /// Login sessions (cookie).
+    pub logins: LoginSessions,
+    /// Live ticket sessions and revocations.
+    pub keeper: SessionKeeper,
+    /// Server addresses and tokens.
+    pub servers: ServerDirectory,
+    /// plexgate's identity toward Plex.
+    pub identity: ClientIdentity,
+    /// Counters for /metrics.
+    pub metrics: Arc<Metrics>,
+    /// Whether this process runs `plexgate demo` (enables demo-only routes).
+    pub demo_mode: bool,
+    /// When this process started serving.
+    pub started: Instant,
 }
 
 impl AppState {
-    /// Assembles the state; `upstream` is the shared client for calls to Plex.
-    pub fn new(config: Config, db: Db, secrets: SecretBox, upstream: reqwest::Client) -> Self {
-        AppState(Arc::new(Inner {
-            config,
-            db,
-            secrets,
-            upstream,
-            started: Instant::now(),
-        }))
+    /// Wraps the parts.
+    pub fn new(parts: Parts) -> Self {
+        AppState(Arc::new(parts))
     }
 
     /// The validated configuration.
@@ -53,8 +73,62 @@ impl AppState {
         &self.0.upstream
     }
 
+    /// Ticket keys.
+    pub fn tickets(&self) -> &TicketKeys {
+        &self.0.tickets
+    }
+
+    /// Login sessions.
+    pub fn logins(&self) -> &LoginSessions {
+        &self.0.logins
+    }
+
+    /// Live ticket sessions.
+    pub fn keeper(&self) -> &SessionKeeper {
+        &self.0.keeper
+    }
+
+    /// Server directory.
+    pub fn servers(&self) -> &ServerDirectory {
+        &self.0.servers
+    }
+
+    /// plexgate's client identity.
+    pub fn identity(&self) -> &ClientIdentity {
+        &self.0.identity
+    }
+
+    /// Counters.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.0.metrics
+    }
+
+    /// The streaming proxy.
+    pub fn proxy(&self) -> Proxy {
+        Proxy {
+            client: self.0.upstream.clone(),
+            identity: self.0.identity.clone(),
+            metrics: self.0.metrics.clone(),
+        }
+    }
+
+    /// Whether demo-only routes are on.
+    pub fn demo_mode(&self) -> bool {
+        self.0.demo_mode
+    }
+
     /// When this process started serving.
     pub fn started(&self) -> Instant {
         self.0.started
+    }
+
+    /// The prefix of URLs handed to the browser: public origin (if configured) and base path.
+    pub fn url_prefix(&self) -> String {
+        let server = &self.config().server;
+        format!(
+            "{}{}",
+            server.public_url.as_deref().unwrap_or(""),
+            server.base_path
+        )
     }
 }

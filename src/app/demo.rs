@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use super::{StartupError, build_state, serve_on, shutdown_signal, upstream_client};
+use super::{StartupError, build_state_for, serve_on, shutdown_signal};
 use crate::api::AppState;
 use crate::config::Config;
 use crate::db;
@@ -63,12 +63,16 @@ impl Demo {
                 }
             };
 
-        let client = upstream_client()?;
-        let info =
-            crate::plex::server_info(&client, &plex_url, &plex_token, Duration::from_secs(10))
-                .await?;
         let listen = config.server.listen;
-        let state = build_state(config).await?;
+        let state = build_state_for(config, true).await?;
+        let info = crate::plex::server_info(
+            state.upstream(),
+            state.identity(),
+            &plex_url,
+            &plex_token,
+            Duration::from_secs(10),
+        )
+        .await?;
         seed(&state, &info, &plex_url, &plex_token).await?;
         let listener = TcpListener::bind(listen)
             .await

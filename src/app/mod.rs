@@ -12,12 +12,20 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use std::sync::Arc;
+
+use crate::api::state::Parts;
 use crate::api::{self, AppState};
+use crate::auth::LoginSessions;
 use crate::config::Config;
 use crate::crypto::{CryptoError, SecretBox};
 use crate::db::{Db, DbError};
 use crate::http::{ServeOptions, ShutdownOutcome, TrustedProxies};
+use crate::metrics::Metrics;
 use crate::plex::PlexError;
+use crate::plex::{ClientIdentity, ServerDirectory};
+use crate::stream::session::{KeeperDeps, SessionKeeper};
+use crate::stream::ticket::TicketKeys;
 
 /// Why plexgate could not start. Each message tells the operator what to do.
 #[derive(Debug, Error)]
@@ -124,11 +132,44 @@ pub fn serve_on(listener: TcpListener, state: AppState) -> Result<Running, Start
 
 /// Storage, keys and clients for `config`.
 pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
+    build_state_for(config, false).await
+}
+
+/// Like [`build_state`]; `demo_mode` turns on demo-only routes.
+pub async fn build_state_for(config: Config, demo_mode: bool) -> Result<AppState, StartupError> {
     let db = Db::open(&config.storage.database).await?;
     let master = keys::master_key(&db, &config.storage).await?;
     let secrets = SecretBox::new(&master);
     let upstream = upstream_client()?;
-    Ok(AppState::new(config, db, secrets, upstream))
+    let metrics = Arc::new(Metrics::default());
+    let identity = ClientIdentity::new(crate::util::hex(
+        &master.derive("plexgate.client-identifier.v1")[..16],
+    ));
+    let servers = ServerDirectory::new(db.clone(), secrets.clone());
+    let keeper = SessionKeeper::start(KeeperDeps {
+        db: db.clone(),
+        servers: servers.clone(),
+        client: upstream.clone(),
+        identity: identity.clone(),
+        metrics: metrics.clone(),
+        idle_timeout: config.stream.idle_timeout,
+        keepalive: config.stream.keepalive_interval,
+    })
+    .await?;
+    Ok(AppState::new(Parts {
+        tickets: TicketKeys::derive(&master, config.stream.ticket_key_id),
+        logins: LoginSessions::new(db.clone(), &master),
+        config,
+        db,
+        secrets,
+        upstream,
+        keeper,
+        servers,
+        identity,
+        metrics,
+        demo_mode,
+        started: std::time::Instant::now(),
+    }))
 }
 
 /// The shared client for Plex calls: connect and per-read timeouts, never a total deadline

@@ -17,6 +17,7 @@ pub mod keycheck;
 pub mod meta;
 mod migrations;
 mod open;
+pub mod playback;
 pub mod revocations;
 mod secrets;
 pub mod servers;

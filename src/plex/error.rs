@@ -43,6 +43,24 @@ pub enum PlexError {
 }
 
 impl PlexError {
+    /// The message for a browser: what happened, without the server's address (the browser
+    /// never needs to know where Plex lives).
+    pub fn public_message(&self) -> String {
+        match self {
+            PlexError::Unreachable { reason, .. } => {
+                format!("the Plex server is unreachable: {reason}")
+            }
+            PlexError::Timeout { .. } => "the Plex server did not answer in time".to_string(),
+            PlexError::Unauthorized { .. } => {
+                "the Plex server rejected plexgate's server token; sync servers again".to_string()
+            }
+            PlexError::Status { status, .. } => format!("the Plex server answered HTTP {status}"),
+            PlexError::BadBody { .. } => {
+                "the Plex server sent a response plexgate cannot read".to_string()
+            }
+        }
+    }
+
     pub(crate) fn from_reqwest(base: &str, e: &reqwest::Error) -> Self {
         if e.is_timeout() {
             PlexError::Timeout {

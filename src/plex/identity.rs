@@ -85,13 +85,17 @@ struct InfoEnvelope {
 /// Asks `base`/ with `token` (as a header): proves the token works and names the server.
 pub async fn server_info(
     client: &reqwest::Client,
+    identity: &super::ClientIdentity,
     base: &str,
     token: &str,
     timeout: Duration,
 ) -> Result<ServerInfo, PlexError> {
     let url = format!("{}/", base.trim_end_matches('/'));
+    let mut headers = http::HeaderMap::new();
+    identity.apply(&mut headers, None);
     let resp = client
         .get(&url)
+        .headers(headers)
         .header(http::header::ACCEPT, "application/json")
         .header("X-Plex-Token", token)
         .timeout(timeout)

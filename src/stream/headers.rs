@@ -10,6 +10,8 @@ use http::header::{self, HeaderName};
 
 /// Request headers copied from the browser to Plex.
 const FORWARD_TO_UPSTREAM: &[HeaderName] = &[
+    // PMS answers XML unless asked for JSON; the player asks.
+    header::ACCEPT,
     header::RANGE,
     header::IF_RANGE,
     header::IF_NONE_MATCH,
@@ -61,11 +63,12 @@ mod tests {
     fn only_allowlisted_headers_cross() {
         let mut browser = HeaderMap::new();
         browser.insert("range", "bytes=0-99".parse().unwrap());
+        browser.insert("accept", "application/json".parse().unwrap());
         browser.insert("x-plex-token", "ticket".parse().unwrap());
         browser.insert("cookie", "plex.sid=x".parse().unwrap());
         browser.insert("x-plex-client-identifier", "browser".parse().unwrap());
         let up = upstream_request_headers(&browser);
-        assert_eq!(up.len(), 1);
+        assert_eq!(up.len(), 2);
         assert_eq!(up["range"], "bytes=0-99");
 
         let mut plex = HeaderMap::new();

@@ -1,6 +1,9 @@
 //! Tokenless streaming: tickets, manifest rewriting, the segment proxy and playback sessions.
 
+pub mod facade;
 pub mod headers;
 pub mod manifest;
+pub mod proxy;
 pub mod scope;
+pub mod session;
 pub mod ticket;

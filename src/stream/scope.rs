@@ -47,7 +47,7 @@ pub fn canonicalize(raw: &str) -> Result<CanonicalPath, TicketError> {
     if lower.contains("%2f") || lower.contains("%5c") || lower.contains("%00") {
         return Err(TicketError::BadPath);
     }
-    let decoded = percent_decode(raw).ok_or(TicketError::BadPath)?;
+    let decoded = crate::util::percent_decode(raw, false).ok_or(TicketError::BadPath)?;
     if decoded.contains('\\') || decoded.contains('\0') || decoded.chars().any(char::is_control) {
         return Err(TicketError::BadPath);
     }
@@ -57,24 +57,6 @@ pub fn canonicalize(raw: &str) -> Result<CanonicalPath, TicketError> {
         }
     }
     Ok(CanonicalPath(format!("/{decoded}")))
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 fn looks_encoded(segment: &str) -> bool {
@@ -100,6 +82,12 @@ pub fn check(scope: &Scope, method: &Method, path: &CanonicalPath) -> Result<(),
         }
         Scope::Facade => facade(method, path.as_str()),
     }
+}
+
+/// Whether a GET of the decoded upstream `path` (as a manifest URI resolves to) is inside
+/// `scope`; used to fail manifests closed.
+pub fn allows_path(scope: &Scope, path: &str) -> bool {
+    canonicalize(path).is_ok_and(|p| check(scope, &Method::GET, &p).is_ok())
 }
 
 /// Library actions that are GETs in PMS but change state or cost a scan.
@@ -178,7 +166,7 @@ fn facade_allows(method: &Method, segments: &[&str]) -> bool {
 /// no host, no traversal), so PMS cannot be made to fetch elsewhere. Returns the value cleaned
 /// of any nested `X-Plex-Token`.
 pub fn photo_source(url_param: &str) -> Result<String, TicketError> {
-    let decoded = percent_decode(url_param).ok_or(TicketError::BadPath)?;
+    let decoded = crate::util::percent_decode(url_param, false).ok_or(TicketError::BadPath)?;
     if !decoded.starts_with('/') || decoded.starts_with("//") || decoded.contains('\\') {
         return Err(TicketError::Scope);
     }

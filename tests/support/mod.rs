@@ -2,6 +2,9 @@
 //! temporary directory, and an HTTP client to talk to it.
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod canary;
+
 use std::collections::HashMap;
 use std::path::Path;
 

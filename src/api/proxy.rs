@@ -1,0 +1,281 @@
+//! `/api/plex/proxy/<ticket>/<PMS path>`: the facade and playback proxy (design §2–§4).
+//!
+//! Verification runs in the order design §2 gives, each failure its own code: parse → key →
+//! MAC → expiry → revoked → method → canonical path → scope. Only then is the server resolved
+//! and the request forwarded with the real token as a header. The ticket may also come as
+//! `?ticket=` (then the whole path after the prefix is the PMS path); URIs in rewritten
+//! manifests always use the path form, which survives relative resolution in every player.
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use hyper::body::Incoming;
+use url::Url;
+
+use super::AppState;
+use crate::http::json::read_body;
+use crate::http::{ApiError, Body, PathParams};
+use crate::plex::identity_headers::BROWSER_PARAMS_KEPT;
+use crate::stream::manifest::{self, ManifestKind, UriMapper};
+use crate::stream::proxy::Forward;
+use crate::stream::scope::{self, CanonicalPath};
+use crate::stream::ticket::{Claims, Scope, TicketError};
+use crate::util::unix_now;
+
+/// Handles every method the route admits (GET, HEAD, PUT, POST, DELETE); the scope decides,
+/// so a refused method is a 403 with a ticket code like any other out-of-scope request.
+pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<Body>, ApiError> {
+    let raw_rest = req
+        .extensions()
+        .get::<PathParams>()
+        .and_then(|p| p.get("rest"))
+        .unwrap_or("")
+        .to_string();
+    let raw_query = req.uri().query().map(str::to_string);
+    let (ticket, rest) = split_ticket(&raw_rest, raw_query.as_deref());
+
+    let metrics = state.metrics().clone();
+    let outcome = verify(&state, &ticket, req.method(), &rest).await;
+    let (claims, live, path) = match outcome {
+        Ok(v) => {
+            metrics.ticket("ok");
+            v
+        }
+        Err(e) => {
+            metrics.ticket(&e.code()["ticket_".len()..]);
+            return Err(e.into());
+        }
+    };
+    live.touch();
+    let prefix = format!(
+        "{}/api/plex/proxy/{ticket}",
+        state.config().server.base_path
+    );
+    let access = state
+        .servers()
+        .access(claims.user_id, claims.server_id)
+        .await?;
+    let proxy = state.proxy();
+
+    // A playback session's start manifest was fetched by plexgate itself; serve it again.
+    if let (Scope::Playback { .. }, Some(kind)) = (&claims.scope, virtual_start(&rest)) {
+        let start = live.start_manifest().ok_or_else(|| {
+            ApiError::new(
+                http::StatusCode::NOT_FOUND,
+                "start_manifest_unavailable",
+                "this playback session's start manifest is no longer available; start playback again",
+            )
+        })?;
+        let scope = claims.scope.clone();
+        let mapper = UriMapper::new(&start.url, &prefix, move |p| scope::allows_path(&scope, p));
+        return Ok(proxy.rewrite(&start.body, kind, &mapper)?);
+    }
+
+    let query = clean_query(raw_query.as_deref(), &path)?;
+    if claims.scope == Scope::Facade {
+        track_transcode(&live, &path, query.as_deref());
+    }
+    let method = req.method().clone();
+    let browser_headers = req.headers().clone();
+    let body = if matches!(method, Method::PUT | Method::POST) {
+        Some(read_body(req).await?)
+    } else {
+        None
+    };
+    let fwd = Forward {
+        method,
+        path: &path,
+        query: query.clone(),
+        browser_headers: &browser_headers,
+        body: body.filter(|b: &Bytes| !b.is_empty()),
+        session_identifier: &live.id,
+    };
+    let expect_manifest = manifest::kind_of(path.as_str(), None).is_some();
+    let resp = proxy.send(&access, &fwd, expect_manifest).await?;
+    let content_type = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match manifest::kind_of(path.as_str(), content_type.as_deref()) {
+        Some(kind) if fwd.method != Method::HEAD => {
+            let mut manifest_url = format!("{}{}", access.base, path.to_upstream());
+            if let Some(q) = &query {
+                manifest_url.push('?');
+                manifest_url.push_str(q);
+            }
+            let manifest_url = Url::parse(&manifest_url).map_err(|_| {
+                ApiError::new(
+                    http::StatusCode::BAD_GATEWAY,
+                    "upstream_bad_manifest",
+                    "the manifest address could not be parsed",
+                )
+            })?;
+            let scope = claims.scope.clone();
+            let mapper = UriMapper::new(&manifest_url, &prefix, move |p| {
+                scope::allows_path(&scope, p)
+            });
+            Ok(proxy.manifest(resp, kind, &mapper).await?)
+        }
+        _ => Ok(proxy.stream(resp, Some(live))),
+    }
+}
+
+type Verified = (
+    Claims,
+    std::sync::Arc<crate::stream::session::LiveSession>,
+    CanonicalPath,
+);
+
+async fn verify(
+    state: &AppState,
+    ticket: &str,
+    method: &Method,
+    rest: &str,
+) -> Result<Verified, TicketError> {
+    let claims = state.tickets().verify(ticket, unix_now())?;
+    let session = claims.session_hex();
+    if state.keeper().is_revoked(&session) {
+        return Err(TicketError::Revoked);
+    }
+    let live = state
+        .keeper()
+        .session(&session, claims.expires_at)
+        .await
+        .ok()
+        .flatten()
+        .ok_or(TicketError::Revoked)?;
+    if let (Scope::Playback { .. }, Some(_)) = (&claims.scope, virtual_start(rest)) {
+        if !matches!(*method, Method::GET | Method::HEAD) {
+            return Err(TicketError::Method);
+        }
+        let path = scope::canonicalize(rest)?;
+        return Ok((claims, live, path));
+    }
+    let path = scope::canonicalize(rest)?;
+    scope::check(&claims.scope, method, &path)?;
+    Ok((claims, live, path))
+}
+
+/// `start.mpd` / `start.m3u8` directly under a playback ticket: the stored start manifest.
+fn virtual_start(rest: &str) -> Option<ManifestKind> {
+    match rest.trim_start_matches('/') {
+        "start.mpd" => Some(ManifestKind::Dash),
+        "start.m3u8" => Some(ManifestKind::Hls),
+        _ => None,
+    }
+}
+
+/// Path form `<ticket>/<rest>`, or `?ticket=` with the whole path as rest.
+fn split_ticket(raw_rest: &str, query: Option<&str>) -> (String, String) {
+    if let Some(t) = query.and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("ticket="))
+            .map(str::to_string)
+    }) {
+        return (t, raw_rest.to_string());
+    }
+    match raw_rest.split_once('/') {
+        Some((t, rest)) => (t.to_string(), rest.to_string()),
+        None => (raw_rest.to_string(), String::new()),
+    }
+}
+
+/// Drops `ticket=`, every token-like or browser-identity `X-Plex-*` parameter, and checks
+/// `url=` of the photo transcoder (same-server paths only, nested tokens removed).
+fn clean_query(raw: Option<&str>, path: &CanonicalPath) -> Result<Option<String>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let photo = path.as_str() == "/photo/:/transcode";
+    let mut kept: Vec<String> = Vec::new();
+    for pair in raw.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = decode(k).to_ascii_lowercase();
+        if key == "ticket" || key.contains("token") {
+            continue;
+        }
+        if key.starts_with("x-plex-") && !BROWSER_PARAMS_KEPT.contains(&key.as_str()) {
+            continue;
+        }
+        if photo && key == "url" {
+            let source = scope::photo_source(v).map_err(ApiError::from)?;
+            kept.push(format!("url={}", crate::util::percent_encode(&source)));
+            continue;
+        }
+        kept.push(pair.to_string());
+    }
+    Ok((!kept.is_empty()).then(|| kept.join("&")))
+}
+
+/// Remembers transcodes the player starts through the facade (kept alive, stopped at logout)
+/// and forgets the ones it stops.
+fn track_transcode(
+    live: &crate::stream::session::LiveSession,
+    path: &CanonicalPath,
+    query: Option<&str>,
+) {
+    let Some(leaf) = path.as_str().strip_prefix("/video/:/transcode/universal/") else {
+        return;
+    };
+    let session = query.and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("session="))
+            .map(decode)
+    });
+    let Some(session) = session.filter(|s| !s.is_empty() && s.len() <= 128) else {
+        return;
+    };
+    if leaf.starts_with("start") {
+        live.observe_transcode(&session);
+    } else if leaf == "stop" {
+        live.forget_transcode(&session);
+    }
+}
+
+/// Lenient query decoding: a malformed escape keeps the raw text (it is only compared).
+fn decode(s: &str) -> String {
+    crate::util::percent_decode(s, true).unwrap_or_else(|| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_cleaning_strips_tokens_and_identity() {
+        let path = scope::canonicalize("video/:/transcode/universal/decision").unwrap();
+        let q = clean_query(
+            Some("path=%2Flibrary%2Fmetadata%2F1&X-Plex-Token=t&x-plex-client-identifier=b&X-Plex-Client-Profile-Extra=p&ticket=x&session=s1"),
+            &path,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            q,
+            "path=%2Flibrary%2Fmetadata%2F1&X-Plex-Client-Profile-Extra=p&session=s1"
+        );
+    }
+
+    #[test]
+    fn photo_url_is_checked() {
+        let path = scope::canonicalize("photo/:/transcode").unwrap();
+        let q = clean_query(
+            Some("width=10&url=%2Flibrary%2Fmetadata%2F1%2Fthumb%2F2%3FX-Plex-Token%3Ds"),
+            &path,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(q, "width=10&url=%2Flibrary%2Fmetadata%2F1%2Fthumb%2F2");
+        assert!(clean_query(Some("url=http%3A%2F%2Fevil.example%2Fa.jpg"), &path).is_err());
+    }
+
+    #[test]
+    fn ticket_in_path_or_query() {
+        assert_eq!(
+            split_ticket("T/library/x", None),
+            ("T".into(), "library/x".into())
+        );
+        assert_eq!(
+            split_ticket("library/x", Some("a=1&ticket=T")),
+            ("T".into(), "library/x".into())
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! Where and how to reach a user's server: its base URL and (decrypted) access token.
+//!
+//! Decrypting and reading SQLite on every segment request would be wasteful, so resolved access
+//! is kept in memory for a short time. [`ServerAccess`] never prints its token, and the token is
+//! only ever sent as the `X-Plex-Token` header by this module's callers inside `plex` and
+//! `stream::proxy`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::crypto::SecretBox;
+use crate::db::{self, Db, DbError};
+
+/// How long a resolved server stays cached.
+const TTL: Duration = Duration::from_secs(60);
+
+/// A server's base URL and token, ready for a request.
+#[derive(Clone)]
+pub struct ServerAccess {
+    /// Local server row id.
+    pub server_id: i64,
+    /// `http(s)://host:port`, no trailing slash.
+    pub base: String,
+    /// The server's machine identifier.
+    pub machine_identifier: String,
+    token: Arc<str>,
+}
+
+impl ServerAccess {
+    /// Access built from parts (tests, the demo).
+    pub fn new(server_id: i64, base: &str, machine_identifier: &str, token: &str) -> Self {
+        ServerAccess {
+            server_id,
+            base: base.trim_end_matches('/').to_string(),
+            machine_identifier: machine_identifier.to_string(),
+            token: Arc::from(token),
+        }
+    }
+
+    /// The server token, for the `X-Plex-Token` header only.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+impl fmt::Debug for ServerAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerAccess")
+            .field("server_id", &self.server_id)
+            .field("base", &self.base)
+            .field("token", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Why a server could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// No such server for this user.
+    #[error("unknown server")]
+    UnknownServer,
+    /// The server has no address to try.
+    #[error("the server has no known address")]
+    NoAddress,
+    /// Storage failed or the token could not be decrypted.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Resolves and caches [`ServerAccess`] per (user, server).
+#[derive(Clone)]
+pub struct ServerDirectory {
+    db: Db,
+    secrets: SecretBox,
+    cache: Arc<Mutex<HashMap<(i64, i64), (Instant, ServerAccess)>>>,
+}
+
+impl fmt::Debug for ServerDirectory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerDirectory").finish_non_exhaustive()
+    }
+}
+
+impl ServerDirectory {
+    /// A directory over `db`.
+    pub fn new(db: Db, secrets: SecretBox) -> Self {
+        ServerDirectory {
+            db,
+            secrets,
+            cache: Arc::default(),
+        }
+    }
+
+    /// The access for `user_id`'s server `server_id`.
+    pub async fn access(&self, user_id: i64, server_id: i64) -> Result<ServerAccess, AccessError> {
+        if let Some(hit) = self.cached(user_id, server_id) {
+            return Ok(hit);
+        }
+        let secrets = self.secrets.clone();
+        let resolved = self
+            .db
+            .read(move |conn| {
+                let Some(server) = db::servers::get_server(conn, user_id, server_id)? else {
+                    return Ok(None);
+                };
+                let token = db::servers::server_access_token(conn, user_id, server_id, &secrets)?;
+                Ok(Some((server, token)))
+            })
+            .await?;
+        let (server, token) = resolved.ok_or(AccessError::UnknownServer)?;
+        let base = server
+            .preferred_uri
+            .clone()
+            .or(server.current_uri.clone())
+            .or_else(|| server.connections.first().map(|c| c.uri.clone()))
+            .ok_or(AccessError::NoAddress)?;
+        let access = ServerAccess::new(server.id, &base, &server.machine_identifier, &token);
+        self.lock()
+            .insert((user_id, server_id), (Instant::now(), access.clone()));
+        Ok(access)
+    }
+
+    /// Forgets cached access (after a server sync or an address change).
+    pub fn invalidate(&self, user_id: i64, server_id: i64) {
+        self.lock().remove(&(user_id, server_id));
+    }
+
+    fn cached(&self, user_id: i64, server_id: i64) -> Option<ServerAccess> {
+        let cache = self.lock();
+        let (at, access) = cache.get(&(user_id, server_id))?;
+        (at.elapsed() < TTL).then(|| access.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(i64, i64), (Instant, ServerAccess)>> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,308 @@
+//! Forwarding one request to Plex and bringing the answer back (design §4).
+//!
+//! Segment and part bodies are never buffered: the upstream `reqwest::Body` becomes the
+//! response body frame by frame, so `Bytes` move without copying and backpressure is TCP's.
+//! Only manifests are read whole (bounded), validated and rewritten. The server token is set as
+//! a header here and nowhere else on this path; nothing here logs a URL with a query.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Response, StatusCode};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+
+use super::manifest::{self, ManifestKind, RewriteError, UriMapper};
+use super::scope::CanonicalPath;
+use super::session::LiveSession;
+use crate::http::{Body, BoxError};
+use crate::metrics::Metrics;
+use crate::plex::{ClientIdentity, ServerAccess};
+
+/// Largest manifest plexgate reads (a 10,000-segment playlist is about 1 MB).
+pub const MAX_MANIFEST_BYTES: usize = 16 << 20;
+
+/// Why a proxied request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// Plex could not be reached.
+    #[error("Plex server is unreachable")]
+    Unreachable,
+    /// Plex did not send response headers in time.
+    #[error("Plex server did not answer in time")]
+    Timeout,
+    /// Plex rejected the server token plexgate holds.
+    #[error("Plex server rejected plexgate's server token")]
+    Unauthorized,
+    /// Plex answered an error status.
+    #[error("Plex server answered HTTP {0}")]
+    Status(u16, Option<HeaderValue>),
+    /// The manifest was not a manifest, or pointed somewhere it must not.
+    #[error(transparent)]
+    Manifest(#[from] RewriteError),
+    /// The manifest body broke off or was too large.
+    #[error("the manifest could not be read: {0}")]
+    ManifestBody(&'static str),
+}
+
+/// Shared pieces every forwarded request uses.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    /// The upstream client (connect and read timeouts, no total deadline).
+    pub client: reqwest::Client,
+    /// plexgate's identity headers.
+    pub identity: ClientIdentity,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+}
+
+/// One request to forward.
+#[derive(Debug)]
+pub struct Forward<'a> {
+    /// Method (GET, HEAD, PUT, POST).
+    pub method: Method,
+    /// Canonical upstream path.
+    pub path: &'a CanonicalPath,
+    /// Cleaned query (no ticket, no browser identity, no token).
+    pub query: Option<String>,
+    /// The browser's headers (only allowlisted ones cross).
+    pub browser_headers: &'a HeaderMap,
+    /// Request body for PUT/POST.
+    pub body: Option<Bytes>,
+    /// `X-Plex-Session-Identifier` for this ticket session.
+    pub session_identifier: &'a str,
+}
+
+impl Proxy {
+    /// Sends `fwd` to the server behind `access` and returns Plex's response (headers only).
+    pub async fn send(
+        &self,
+        access: &ServerAccess,
+        fwd: &Forward<'_>,
+        manifest_expected: bool,
+    ) -> Result<reqwest::Response, ProxyError> {
+        let mut url = format!("{}{}", access.base, fwd.path.to_upstream());
+        if let Some(q) = fwd.query.as_deref().filter(|q| !q.is_empty()) {
+            url.push('?');
+            url.push_str(q);
+        }
+        let mut headers = super::headers::upstream_request_headers(fwd.browser_headers);
+        self.identity
+            .apply(&mut headers, Some(fwd.session_identifier));
+        if manifest_expected {
+            // Manifests are rewritten, so ask for them uncompressed.
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
+        }
+        let mut req = self
+            .client
+            .request(fwd.method.clone(), url)
+            .headers(headers)
+            .header("X-Plex-Token", access.token());
+        if let Some(body) = &fwd.body {
+            req = req.body(body.clone());
+        }
+        let started = Instant::now();
+        let resp = req.send().await.map_err(|e| {
+            if e.is_timeout() {
+                self.metrics.upstream_error("timeout");
+                ProxyError::Timeout
+            } else {
+                self.metrics.upstream_error("connect");
+                ProxyError::Unreachable
+            }
+        })?;
+        self.metrics.ttfb(started.elapsed());
+        let status = resp.status();
+        let passthrough = status.is_success()
+            || status == StatusCode::NOT_MODIFIED
+            || status == StatusCode::RANGE_NOT_SATISFIABLE;
+        if passthrough {
+            return Ok(resp);
+        }
+        if status.is_server_error() {
+            self.metrics.upstream_error("status_5xx");
+        } else {
+            self.metrics.upstream_error("status_4xx");
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(ProxyError::Unauthorized);
+        }
+        let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
+        Err(ProxyError::Status(status.as_u16(), retry_after))
+    }
+
+    /// Streams an upstream body to the browser: allowlisted headers, status kept (206 stays
+    /// 206), body frames moved as they arrive, cut off when `live` is revoked.
+    pub fn stream(
+        &self,
+        resp: reqwest::Response,
+        live: Option<Arc<LiveSession>>,
+    ) -> Response<Body> {
+        let status = resp.status();
+        let headers = super::headers::client_response_headers(resp.headers());
+        let upstream: http::Response<reqwest::Body> = resp.into();
+        let body = ProxyBody {
+            inner: upstream.into_body(),
+            cancelled: live.as_ref().map(|l| {
+                let mut rx = l.cancelled();
+                Box::pin(async move {
+                    let _ = rx.wait_for(|revoked| *revoked).await;
+                }) as Pin<Box<dyn Future<Output = ()> + Send>>
+            }),
+            live,
+            metrics: self.metrics.clone(),
+        };
+        let mut out = Response::new(Body::new(body));
+        *out.status_mut() = status;
+        *out.headers_mut() = headers;
+        out
+    }
+
+    /// Reads a manifest (bounded), validates it and rewrites every URI through `mapper`.
+    pub async fn manifest(
+        &self,
+        resp: reqwest::Response,
+        kind: ManifestKind,
+        mapper: &UriMapper,
+    ) -> Result<Response<Body>, ProxyError> {
+        let status = resp.status();
+        if status != StatusCode::OK {
+            // 304 and friends carry no manifest body; pass the status and validators through.
+            return Ok(self.stream(resp, None));
+        }
+        let body = read_bounded(resp).await.inspect_err(|_| {
+            self.metrics.upstream_error("body_aborted");
+        })?;
+        self.rewrite(&body, kind, mapper)
+    }
+
+    /// Validates and rewrites manifest text already in memory (the stored start manifest).
+    pub fn rewrite(
+        &self,
+        body: &[u8],
+        kind: ManifestKind,
+        mapper: &UriMapper,
+    ) -> Result<Response<Body>, ProxyError> {
+        let checked = match kind {
+            ManifestKind::Hls => manifest::validate_hls(body),
+            ManifestKind::Dash => manifest::validate_mpd(body),
+        };
+        let text = checked
+            .and_then(|()| {
+                std::str::from_utf8(body).map_err(|_| RewriteError::BadManifest {
+                    kind,
+                    reason: "not UTF-8",
+                })
+            })
+            .inspect_err(|_| self.metrics.upstream_error("bad_manifest"))?;
+        let mut out = String::with_capacity(text.len() + text.len() / 2);
+        match kind {
+            ManifestKind::Hls => manifest::rewrite_hls(text, mapper, &mut out),
+            ManifestKind::Dash => manifest::rewrite_mpd(text, mapper, &mut out),
+        }
+        .inspect_err(|_| self.metrics.upstream_error("bad_manifest"))?;
+        let etag = etag_of(out.as_bytes());
+        let len = out.len();
+        let mut resp = Response::new(crate::http::body::full(out));
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(kind.content_type()),
+        );
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            h.insert(header::ETAG, v);
+        }
+        Ok(resp)
+    }
+}
+
+async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, ProxyError> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_MANIFEST_BYTES as u64)
+    {
+        return Err(ProxyError::ManifestBody("larger than the manifest limit"));
+    }
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|_| ProxyError::ManifestBody("the body broke off"))?
+    {
+        if buf.len() + chunk.len() > MAX_MANIFEST_BYTES {
+            return Err(ProxyError::ManifestBody("larger than the manifest limit"));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+fn etag_of(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    format!("\"{}\"", crate::util::hex(&digest[..12]))
+}
+
+/// The error a revoked session's body ends with.
+#[derive(Debug, thiserror::Error)]
+#[error("the ticket session was revoked")]
+pub struct Revoked;
+
+/// An upstream body on its way to the browser: frames pass through untouched; bytes are
+/// counted for the session and metrics; a revocation ends it with an error (never a clean end,
+/// so the player cannot mistake a cut stream for a complete one).
+struct ProxyBody {
+    inner: reqwest::Body,
+    cancelled: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    live: Option<Arc<LiveSession>>,
+    metrics: Arc<Metrics>,
+}
+
+impl HttpBody for ProxyBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(cancelled) = self.cancelled.as_mut()
+            && cancelled.as_mut().poll(cx).is_ready()
+        {
+            self.cancelled = None;
+            return Poll::Ready(Some(Err(Box::new(Revoked))));
+        }
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let n = data.len() as u64;
+                    self.metrics.proxied_bytes(n);
+                    if let Some(live) = &self.live {
+                        live.add_bytes(n);
+                    }
+                }
+            }
+            Poll::Ready(Some(Err(_))) => self.metrics.upstream_error("body_aborted"),
+            _ => {}
+        }
+        polled.map(|o| o.map(|r| r.map_err(BoxError::from)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
