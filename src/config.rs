@@ -425,7 +425,7 @@ impl Reader {
             allow_direct: self.get_bool("stream.allow_direct", false),
             ticket_ttl: self.get_secs("stream.ticket_ttl_secs", 6 * 3600, 60, 7 * 86400),
             facade_ttl: self.get_secs("stream.facade_ttl_secs", 7 * 86400, 60, 30 * 86400),
-            idle_timeout: self.get_secs("stream.idle_timeout_secs", 1800, 10, 86400),
+            idle_timeout: self.get_secs("stream.idle_timeout_secs", 1800, 1, 86400),
             keepalive_interval: self.get_secs("stream.keepalive_secs", 20, 1, 60),
             ticket_key_id: self.get_int("stream.ticket_key_id", 1, 1, 255) as u8,
         };

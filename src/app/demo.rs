@@ -25,7 +25,8 @@ pub const DEMO_USERNAME: &str = "demo";
 /// Runs the demo until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> Result<ShutdownOutcome, StartupError> {
     let demo = Demo::start(config).await?;
-    print_banner(&demo);
+    let facade = banner_facade(&demo).await;
+    print_banner(&demo, facade.as_deref());
     shutdown_signal().await;
     Ok(demo.shutdown().await)
 }
@@ -211,7 +212,37 @@ fn split_uri(uri: &str) -> (String, String, u16) {
     )
 }
 
-fn print_banner(demo: &Demo) {
+/// A facade for the demo user (no login session), so the banner can show a working URL.
+async fn banner_facade(demo: &Demo) -> Option<String> {
+    let state = demo.state();
+    let user = state
+        .db()
+        .read(|conn| db::users::get_user_by_plex_id(conn, DEMO_PLEX_ID))
+        .await
+        .ok()??;
+    let user_id = user.id;
+    let server = state
+        .db()
+        .read(move |conn| db::servers::list_servers(conn, user_id))
+        .await
+        .ok()?
+        .into_iter()
+        .next()?;
+    let facade = crate::stream::facade::mint(
+        state.keeper(),
+        state.tickets(),
+        user.id,
+        server.id,
+        None,
+        state.config().stream.facade_ttl.as_secs() as i64,
+        &demo.url(),
+    )
+    .await
+    .ok()?;
+    Some(facade.base_url)
+}
+
+fn print_banner(demo: &Demo, facade: Option<&str>) {
     let url = demo.url();
     let plex = if demo.embedded.is_some() {
         format!(
@@ -228,6 +259,16 @@ fn print_banner(demo: &Demo) {
     println!();
     println!("  open      {url}/health");
     println!("  try       curl -s {url}/ready");
+    if let Some(base) = facade {
+        println!();
+        println!("  A Plex \"baseUrl\" for a player, with a ticket instead of a token:");
+        println!("            {base}");
+        println!("  try       curl -s -H 'Accept: application/json' {base}/library/sections");
+        println!(
+            "            curl -s -o /dev/null -w '%{{http_code}} %{{size_download}} bytes\\n' -r 0-1023 \\"
+        );
+        println!("                 {base}/library/parts/301/1716000000/file.mp4");
+    }
     println!();
     println!("  Ctrl-C stops the demo and removes the temporary database.");
     println!();
