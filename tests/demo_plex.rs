@@ -771,7 +771,7 @@ async fn direct_play_part_honours_range_head_and_conditionals() {
 #[tokio::test]
 async fn idle_sessions_are_reaped_and_stop_ends_them() {
     let opts = DemoPlexOptions {
-        session_idle_timeout: Duration::from_millis(400),
+        session_idle_timeout: Duration::from_millis(1000),
         ..Default::default()
     };
     let plex = start_with(opts).await;
@@ -779,8 +779,8 @@ async fn idle_sessions_are_reaped_and_stop_ends_them() {
     start_hls(&plex, "s-stop", &[]).await;
     let ping = |id: &str| get(&plex, &format!("{UNIVERSAL}/ping?session={id}"));
     // Activity keeps a session alive past the idle window.
-    for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
         assert_eq!(status_of(ping("s-stop")).await, StatusCode::OK);
     }
     assert_eq!(plex.live_transcode_sessions(), vec!["s-stop".to_owned()]);
@@ -819,7 +819,7 @@ async fn idle_sessions_are_reaped_and_stop_ends_them() {
     );
     // A reaped session needs a new decision before start.
     let q = transcode_query("s-idle", "hls", &[]);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(
         status_of(ident(get(&plex, &format!("{UNIVERSAL}/start.m3u8?{q}")))).await,
         StatusCode::BAD_REQUEST
@@ -864,7 +864,7 @@ async fn fault_throttle_slows_but_completes() {
         .bytes()
         .await
         .expect("bytes");
-    assert!(t0.elapsed() < expected / 2);
+    assert!(t0.elapsed() < expected);
 }
 
 #[tokio::test]
