@@ -1,0 +1,148 @@
+//! A deliberately broken Plex for the cases the demo Plex cannot produce: a manifest that is
+//! an HTML page with status 200, or one whose URIs point at another host. It answers `/identity`
+//! and `/` like PMS (so `plexgate demo --plex-url` accepts it) and serves fixed bodies for
+//! everything else; it records every path it was asked for.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Frame;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+pub const MACHINE_ID: &str = "0ddba11000000000000000000000000000000000";
+
+#[derive(Clone, Default)]
+pub struct OddPlex {
+    pub addr: Option<SocketAddr>,
+    pub token: String,
+    bodies: Arc<Mutex<HashMap<String, (&'static str, String)>>>,
+    pub seen: Arc<Mutex<Vec<String>>>,
+    /// Bodies of any `…/endless.ts` that were dropped (the client side went away).
+    pub endless_dropped: Arc<AtomicUsize>,
+}
+
+/// An endless, slow body that counts its own drop.
+struct Endless {
+    dropped: Arc<AtomicUsize>,
+    tick: tokio::time::Interval,
+}
+
+impl http_body::Body for Endless {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.tick
+            .poll_tick(cx)
+            .map(|_| Some(Ok(Frame::data(Bytes::from_static(&[0u8; 16384])))))
+    }
+}
+
+impl Drop for Endless {
+    fn drop(&mut self) {
+        self.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl OddPlex {
+    pub async fn start(token: &str) -> OddPlex {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut me = OddPlex {
+            addr: Some(listener.local_addr().unwrap()),
+            token: token.to_string(),
+            ..Default::default()
+        };
+        let shared = me.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let s = shared.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| {
+                        let s = s.clone();
+                        async move { Ok::<_, Infallible>(s.answer(req)) }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tcp), svc)
+                        .await;
+                });
+            }
+        });
+        me.token = token.to_string();
+        me
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr.unwrap())
+    }
+
+    /// Serves `body` with `content_type` at `path`.
+    pub fn serve(&self, path: &str, content_type: &'static str, body: &str) {
+        self.bodies
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), (content_type, body.to_string()));
+    }
+
+    fn answer(&self, req: Request<Incoming>) -> Response<BoxBody<Bytes, Infallible>> {
+        let path = req.uri().path().to_string();
+        self.seen.lock().unwrap().push(path.clone());
+        let authed = req
+            .headers()
+            .get("x-plex-token")
+            .is_some_and(|v| v.as_bytes() == self.token.as_bytes());
+        let (status, ct, body) = match path.as_str() {
+            "/identity" => (
+                200,
+                "application/json",
+                format!(
+                    r#"{{"MediaContainer":{{"machineIdentifier":"{MACHINE_ID}","version":"1.43.0"}}}}"#
+                ),
+            ),
+            _ if !authed => (
+                401,
+                "text/html",
+                "<html><body>401</body></html>".to_string(),
+            ),
+            p if authed && p.ends_with("/endless.ts") => {
+                let body = Endless {
+                    dropped: self.endless_dropped.clone(),
+                    tick: tokio::time::interval(std::time::Duration::from_millis(20)),
+                };
+                let mut resp = Response::new(body.boxed());
+                resp.headers_mut()
+                    .insert("content-type", "video/mp2t".parse().unwrap());
+                return resp;
+            }
+            "/" => (
+                200,
+                "application/json",
+                format!(
+                    r#"{{"MediaContainer":{{"friendlyName":"odd","machineIdentifier":"{MACHINE_ID}","version":"1.43.0"}}}}"#
+                ),
+            ),
+            p => match self.bodies.lock().unwrap().get(p) {
+                Some((ct, body)) => (200, *ct, body.clone()),
+                None => (404, "text/html", "<html>404</html>".to_string()),
+            },
+        };
+        let mut resp = Response::new(Full::new(Bytes::from(body)).boxed());
+        *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+        resp.headers_mut()
+            .insert("content-type", ct.parse().unwrap());
+        resp
+    }
+}
