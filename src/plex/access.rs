@@ -69,12 +69,15 @@ pub enum AccessError {
     Db(#[from] DbError),
 }
 
+/// Resolved access per (user id, server id), with when it was resolved.
+type AccessCache = HashMap<(i64, i64), (Instant, ServerAccess)>;
+
 /// Resolves and caches [`ServerAccess`] per (user, server).
 #[derive(Clone)]
 pub struct ServerDirectory {
     db: Db,
     secrets: SecretBox,
-    cache: Arc<Mutex<HashMap<(i64, i64), (Instant, ServerAccess)>>>,
+    cache: Arc<Mutex<AccessCache>>,
 }
 
 impl fmt::Debug for ServerDirectory {
@@ -133,7 +136,7 @@ impl ServerDirectory {
         (at.elapsed() < TTL).then(|| access.clone())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(i64, i64), (Instant, ServerAccess)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, AccessCache> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
