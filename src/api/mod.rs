@@ -5,6 +5,7 @@
 //! error into [`crate::http::ApiError`] lives in [`errors`].
 
 pub mod auth;
+pub mod demo_page;
 pub mod errors;
 pub mod health;
 pub mod metrics;
@@ -25,6 +26,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(Method::GET, "/health", health::health)
         .route(Method::GET, "/ready", health::ready)
         .route(Method::GET, "/metrics", metrics::metrics)
+        .route(Method::GET, "/demo", demo_page::page)
+        .route(Method::GET, "/demo/assets/{file}", demo_page::asset)
         .route(Method::GET, "/api/auth/session", auth::session)
         .route(Method::GET, "/api/auth/validate", auth::validate)
         .route(Method::POST, "/api/auth/logout", auth::logout)
