@@ -23,12 +23,48 @@ pub struct Config {
     pub storage: StorageConfig,
     /// `[log]`: format and level.
     pub log: LogConfig,
+    /// `[auth]`: cookies and login limits.
+    pub auth: AuthConfig,
+    /// `[plextv]`: where plex.tv is.
+    pub plextv: PlexTvConfig,
     /// `[stream]`: tickets and playback sessions.
     pub stream: StreamConfig,
     /// `[metrics]`: the Prometheus endpoint.
     pub metrics: MetricsConfig,
     /// `[demo]`: which Plex the `demo` command talks to.
     pub demo: DemoConfig,
+}
+
+/// `[auth]` keys.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// `Secure` on the session cookie: `None` = decide from the request (https via a trusted
+    /// proxy) or `server.public_url`.
+    pub cookie_secure: Option<bool>,
+    /// `SameSite`: `None` = `None` for an https public URL with CORS origins, else `Lax`.
+    pub cookie_same_site: Option<SameSite>,
+    /// PIN create/poll requests allowed per client IP per minute.
+    pub pin_requests_per_minute: u32,
+}
+
+/// A cookie `SameSite` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    /// `Lax`.
+    Lax,
+    /// `Strict`.
+    Strict,
+    /// `None` (requires Secure).
+    None,
+}
+
+/// `[plextv]` keys.
+#[derive(Debug, Clone)]
+pub struct PlexTvConfig {
+    /// plex.tv API base (tests point it at a fake).
+    pub url: String,
+    /// The page where users approve a PIN.
+    pub app_url: String,
 }
 
 /// `[stream]` keys.
@@ -231,6 +267,11 @@ pub const KEYS: &[&str] = &[
     "storage.secret_key",
     "log.format",
     "log.level",
+    "auth.cookie_secure",
+    "auth.cookie_same_site",
+    "auth.pin_requests_per_minute",
+    "plextv.url",
+    "plextv.app_url",
     "stream.allow_direct",
     "stream.ticket_ttl_secs",
     "stream.facade_ttl_secs",
@@ -421,6 +462,37 @@ impl Reader {
                 .map_err(|e| format!("is not a log filter such as info or plexgate=debug ({e})"))
         });
 
+        let auth = AuthConfig {
+            cookie_secure: self
+                .get_opt("auth.cookie_secure", |s| match s {
+                    "auto" => Ok(None),
+                    "true" => Ok(Some(true)),
+                    "false" => Ok(Some(false)),
+                    _ => Err("must be auto, true or false".to_string()),
+                })
+                .flatten(),
+            cookie_same_site: self
+                .get_opt("auth.cookie_same_site", |s| match s {
+                    "auto" => Ok(None),
+                    "lax" => Ok(Some(SameSite::Lax)),
+                    "strict" => Ok(Some(SameSite::Strict)),
+                    "none" => Ok(Some(SameSite::None)),
+                    _ => Err("must be auto, lax, strict or none".to_string()),
+                })
+                .flatten(),
+            pin_requests_per_minute: self.get_int("auth.pin_requests_per_minute", 60, 1, 10_000)
+                as u32,
+        };
+        let plextv = PlexTvConfig {
+            url: self.get("plextv.url", "https://plex.tv".to_string(), |s| {
+                parse_http_url(s).map(|u| u.trim_end_matches('/').to_string())
+            }),
+            app_url: self.get(
+                "plextv.app_url",
+                "https://app.plex.tv/auth".to_string(),
+                |s| parse_http_url(s).map(str::to_string),
+            ),
+        };
         let stream = StreamConfig {
             allow_direct: self.get_bool("stream.allow_direct", false),
             ticket_ttl: self.get_secs("stream.ticket_ttl_secs", 6 * 3600, 60, 7 * 86400),
@@ -481,6 +553,8 @@ impl Reader {
                 secret_key,
             },
             log: LogConfig { format, level },
+            auth,
+            plextv,
             stream,
             metrics,
             demo: DemoConfig {

@@ -73,6 +73,7 @@ fn new_server<'a>(mid: &'a str, conns: &'a [NewConnection<'a>]) -> NewServer<'a>
         machine_identifier: mid,
         name: "Home",
         owned: true,
+        https_required: false,
         access_token: SERVER_TOKEN,
         connections: conns,
     }

@@ -10,7 +10,9 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use plexgate::http::body::full;
 use plexgate::http::json::read_json;
-use plexgate::http::{ApiError, Body, Router, ServeOptions, ShutdownOutcome, TrustedProxies};
+use plexgate::http::{
+    ApiError, Body, CorsPolicy, Router, ServeOptions, ShutdownOutcome, TrustedProxies,
+};
 use support::{assert_error, client};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -75,6 +77,11 @@ fn options() -> ServeOptions {
         max_concurrency: 64,
         max_body_bytes: 1024,
         trusted_proxies: TrustedProxies::new(vec!["127.0.0.1/32".parse().unwrap()]),
+        // Transport tests are not about cross-site rules (tests/auth.rs is).
+        cors: CorsPolicy {
+            csrf_exempt_prefixes: vec!["/".into()],
+            ..CorsPolicy::default()
+        },
     }
 }
 

@@ -10,6 +10,7 @@ use super::AppState;
 use super::errors::json_response;
 use crate::auth::cookie::{self, Attributes};
 use crate::auth::{AuthSession, SESSION_ABSOLUTE_TTL};
+use crate::config::SameSite;
 use crate::db::{self, users::User};
 use crate::http::{ApiError, Body, RequestContext};
 use crate::stream::facade;
@@ -26,7 +27,8 @@ pub async fn require_session(
         .ok_or_else(|| ApiError::unauthorized("sign in first"))
 }
 
-fn cookie_attributes(req: &Request<Incoming>, state: &AppState) -> Attributes {
+/// Cookie scope: configured, or derived from how the request arrived and the public URL.
+pub fn cookie_attributes(req: &Request<Incoming>, state: &AppState) -> Attributes {
     let https_request = req
         .extensions()
         .get::<RequestContext>()
@@ -37,11 +39,16 @@ fn cookie_attributes(req: &Request<Incoming>, state: &AppState) -> Attributes {
         .public_url
         .as_deref()
         .is_some_and(|u| u.starts_with("https://"));
-    let secure = https_request || https_public;
-    Attributes {
-        secure,
-        same_site_none: secure && !state.config().server.cors_origins.is_empty(),
-    }
+    let auth = &state.config().auth;
+    let secure = auth.cookie_secure.unwrap_or(https_request || https_public);
+    let same_site = auth.cookie_same_site.unwrap_or(
+        if https_public && !state.config().server.cors_origins.is_empty() {
+            SameSite::None
+        } else {
+            SameSite::Lax
+        },
+    );
+    Attributes { secure, same_site }
 }
 
 /// The user object the frontend reads (`id`, `username`, `email`, `thumb`, `subscription`).
@@ -163,10 +170,28 @@ pub async fn demo_login(
 pub async fn servers(req: Request<Incoming>, state: AppState) -> Result<Response<Body>, ApiError> {
     let s = require_session(&req, &state).await?;
     let user_id = s.user_id;
-    let servers = state
-        .db()
-        .read(move |conn| db::servers::list_servers(conn, user_id))
-        .await?;
+    // Fresh from plex.tv like the Express backend, but the stored list still answers when
+    // plex.tv is down (the demo has no plex.tv account at all).
+    let synced = if state.demo_mode() {
+        None
+    } else {
+        match super::servers::sync_for(&state, user_id).await {
+            Ok(list) => Some(list),
+            Err(e) => {
+                tracing::warn!(user_id, error = %e.message(), "server sync failed; answering the stored list");
+                None
+            }
+        }
+    };
+    let servers = match synced {
+        Some(list) => list,
+        None => {
+            state
+                .db()
+                .read(move |conn| db::servers::list_servers(conn, user_id))
+                .await?
+        }
+    };
     let prefix = state.url_prefix();
     let ttl = state.config().stream.facade_ttl.as_secs() as i64;
     let mut out = Vec::with_capacity(servers.len());

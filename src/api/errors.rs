@@ -75,6 +75,11 @@ impl From<crate::plex::AccessError> for ApiError {
                 "server_not_found",
                 "that Plex server is not set up for this account",
             ),
+            AccessError::Unreachable => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "plex_unreachable",
+                "none of the Plex server's addresses answers",
+            ),
             AccessError::NoAddress => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "server_no_address",

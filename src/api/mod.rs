@@ -8,8 +8,10 @@ pub mod auth;
 pub mod demo_page;
 pub mod errors;
 pub mod health;
+pub mod login;
 pub mod metrics;
 pub mod proxy;
+pub mod servers;
 pub mod state;
 pub mod stream;
 
@@ -33,6 +35,25 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(Method::POST, "/api/auth/logout", auth::logout)
         .route(Method::POST, "/api/auth/demo-login", auth::demo_login)
         .route(Method::GET, "/api/auth/servers", auth::servers)
+        .route(Method::POST, "/api/auth/servers/sync", servers::sync)
+        .route(Method::POST, "/api/auth/plex/pin", login::create_pin)
+        .route(Method::GET, "/api/auth/plex/pin/{id}", login::poll_pin)
+        .route(Method::GET, "/api/plex/servers", servers::list)
+        .route(
+            Method::GET,
+            "/api/plex/servers/{id}/connections",
+            servers::connections,
+        )
+        .route(
+            Method::POST,
+            "/api/plex/servers/{id}/endpoint",
+            servers::set_endpoint,
+        )
+        .route(
+            Method::POST,
+            "/api/plex/servers/current",
+            servers::set_current,
+        )
         .route(Method::GET, "/api/plex/stream/{id}", stream::start)
         .route(Method::POST, "/api/plex/stream/{id}/stop", stream::stop)
         .route(Method::GET, "/api/plex/proxy/{*rest}", proxy::proxy)

@@ -16,7 +16,7 @@ use crate::http::json::read_body;
 use crate::http::{ApiError, Body, PathParams};
 use crate::plex::identity_headers::BROWSER_PARAMS_KEPT;
 use crate::stream::manifest::{self, ManifestKind, UriMapper};
-use crate::stream::proxy::Forward;
+use crate::stream::proxy::{Forward, ProxyError};
 use crate::stream::scope::{self, CanonicalPath};
 use crate::stream::ticket::{Claims, Scope, TicketError};
 use crate::util::unix_now;
@@ -90,7 +90,18 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
         session_identifier: &live.id,
     };
     let expect_manifest = manifest::kind_of(path.as_str(), None).is_some();
-    let resp = proxy.send(&access, &fwd, expect_manifest).await?;
+    let (access, resp) = match proxy.send(&access, &fwd, expect_manifest).await {
+        // The remembered address stopped answering: find another one and retry reads once.
+        Err(ProxyError::Unreachable) if matches!(fwd.method, Method::GET | Method::HEAD) => {
+            let access = state
+                .servers()
+                .reprobe(claims.user_id, claims.server_id)
+                .await?;
+            let resp = proxy.send(&access, &fwd, expect_manifest).await?;
+            (access, resp)
+        }
+        other => (access, other?),
+    };
     let content_type = resp
         .headers()
         .get(http::header::CONTENT_TYPE)

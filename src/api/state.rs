@@ -8,7 +8,9 @@ use crate::auth::LoginSessions;
 use crate::config::Config;
 use crate::crypto::SecretBox;
 use crate::db::Db;
+use crate::http::ratelimit::KeyedLimiter;
 use crate::metrics::Metrics;
+use crate::plex::plextv::PlexTv;
 use crate::plex::{ClientIdentity, ServerDirectory};
 use crate::stream::proxy::Proxy;
 use crate::stream::session::SessionKeeper;
@@ -41,6 +43,10 @@ pub struct Parts {
     pub identity: ClientIdentity,
     /// Counters for /metrics.
     pub metrics: Arc<Metrics>,
+    /// plex.tv client.
+    pub plextv: PlexTv,
+    /// Per-IP limit on the PIN routes.
+    pub pin_limiter: KeyedLimiter<std::net::IpAddr>,
     /// Whether this process runs `plexgate demo` (enables demo-only routes).
     pub demo_mode: bool,
     /// When this process started serving.
@@ -110,6 +116,16 @@ impl AppState {
             identity: self.0.identity.clone(),
             metrics: self.0.metrics.clone(),
         }
+    }
+
+    /// plex.tv.
+    pub fn plextv(&self) -> &PlexTv {
+        &self.0.plextv
+    }
+
+    /// The PIN routes' per-IP limiter.
+    pub fn pin_limiter(&self) -> &KeyedLimiter<std::net::IpAddr> {
+        &self.0.pin_limiter
     }
 
     /// Whether demo-only routes are on.

@@ -178,6 +178,7 @@ async fn seed(
                     machine_identifier: &machine_identifier,
                     name: &name,
                     owned: true,
+                    https_required: false,
                     access_token: &access_token,
                     connections: &connections,
                 },

@@ -20,9 +20,11 @@ use crate::auth::LoginSessions;
 use crate::config::Config;
 use crate::crypto::{CryptoError, SecretBox};
 use crate::db::{Db, DbError};
-use crate::http::{ServeOptions, ShutdownOutcome, TrustedProxies};
+use crate::http::ratelimit::KeyedLimiter;
+use crate::http::{CorsPolicy, ServeOptions, ShutdownOutcome, TrustedProxies};
 use crate::metrics::Metrics;
 use crate::plex::PlexError;
+use crate::plex::plextv::PlexTv;
 use crate::plex::{ClientIdentity, ServerDirectory};
 use crate::stream::session::{KeeperDeps, SessionKeeper};
 use crate::stream::ticket::TicketKeys;
@@ -115,6 +117,15 @@ pub fn serve_on(listener: TcpListener, state: AppState) -> Result<Running, Start
         max_concurrency: server.max_concurrency,
         max_body_bytes: server.max_body_bytes,
         trusted_proxies: TrustedProxies::new(server.trusted_proxies.clone()),
+        cors: CorsPolicy {
+            origins: server.cors_origins.clone(),
+            public_origin: server.public_url.clone(),
+            // The proxy authenticates by the ticket in its path, never by cookie.
+            csrf_exempt_prefixes: vec![
+                "/api/plex/proxy/".to_string(),
+                format!("{}/api/plex/proxy/", server.base_path),
+            ],
+        },
     };
     let router = api::router(state.clone());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -145,7 +156,7 @@ pub async fn build_state_for(config: Config, demo_mode: bool) -> Result<AppState
     let identity = ClientIdentity::new(crate::util::hex(
         &master.derive("plexgate.client-identifier.v1")[..16],
     ));
-    let servers = ServerDirectory::new(db.clone(), secrets.clone());
+    let servers = ServerDirectory::new(db.clone(), secrets.clone(), upstream.clone());
     let keeper = SessionKeeper::start(KeeperDeps {
         db: db.clone(),
         servers: servers.clone(),
@@ -159,6 +170,11 @@ pub async fn build_state_for(config: Config, demo_mode: bool) -> Result<AppState
     Ok(AppState::new(Parts {
         tickets: TicketKeys::derive(&master, config.stream.ticket_key_id),
         logins: LoginSessions::new(db.clone(), &master),
+        plextv: PlexTv::new(upstream.clone(), &config.plextv.url, &config.plextv.app_url),
+        pin_limiter: KeyedLimiter::new(
+            config.auth.pin_requests_per_minute,
+            std::time::Duration::from_secs(60),
+        ),
         config,
         db,
         secrets,

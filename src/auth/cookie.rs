@@ -18,13 +18,15 @@ pub fn read<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(|(_, v)| v.trim_matches('"'))
 }
 
+use crate::config::SameSite;
+
 /// How the cookie is scoped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attributes {
     /// Send only over HTTPS.
     pub secure: bool,
-    /// `SameSite=None` (cross-site frontends, requires Secure) instead of `Lax`.
-    pub same_site_none: bool,
+    /// `SameSite`; `None` is only honoured with `Secure` (browsers reject it otherwise).
+    pub same_site: SameSite,
 }
 
 /// `Set-Cookie` for a session cookie valid `max_age_secs`.
@@ -42,11 +44,11 @@ pub fn clear(attrs: Attributes) -> HeaderValue {
 }
 
 fn push_attrs(s: &mut String, attrs: Attributes) {
-    if attrs.same_site_none && attrs.secure {
-        s.push_str("; SameSite=None");
-    } else {
-        s.push_str("; SameSite=Lax");
-    }
+    s.push_str(match attrs.same_site {
+        SameSite::None if attrs.secure => "; SameSite=None",
+        SameSite::Strict => "; SameSite=Strict",
+        _ => "; SameSite=Lax",
+    });
     if attrs.secure {
         s.push_str("; Secure");
     }
@@ -71,7 +73,7 @@ mod tests {
             60,
             Attributes {
                 secure: true,
-                same_site_none: true,
+                same_site: SameSite::None,
             },
         );
         assert_eq!(
@@ -83,7 +85,7 @@ mod tests {
             60,
             Attributes {
                 secure: false,
-                same_site_none: true,
+                same_site: SameSite::None,
             },
         );
         assert_eq!(v, "plex.sid=x; Path=/; HttpOnly; Max-Age=60; SameSite=Lax");

@@ -39,6 +39,8 @@ pub struct NewServer<'a> {
     pub name: &'a str,
     /// Whether the user owns it.
     pub owned: bool,
+    /// plex.tv says only https may be used.
+    pub https_required: bool,
     /// Access token for this server; sealed before it is written.
     pub access_token: &'a str,
     /// Connection candidates in plex.tv's order; replaces the stored list.
@@ -89,6 +91,8 @@ pub struct Server {
     pub name: String,
     /// Whether the user owns it.
     pub owned: bool,
+    /// plex.tv says only https may be used.
+    pub https_required: bool,
     /// A URI the user chose to try first.
     pub preferred_uri: Option<String>,
     /// The URI that answered the last probe.
@@ -104,7 +108,7 @@ pub struct Server {
 }
 
 const SERVER_COLUMNS: &str = "id, user_id, machine_identifier, name, owned, preferred_uri, \
-                              current_uri, last_probe_at, created_at, updated_at";
+                              current_uri, last_probe_at, created_at, updated_at, https_required";
 
 fn server_from_row(row: &Row<'_>) -> rusqlite::Result<Server> {
     Ok(Server {
@@ -118,6 +122,7 @@ fn server_from_row(row: &Row<'_>) -> rusqlite::Result<Server> {
         last_probe_at: row.get(7)?,
         created_at: row.get(8)?,
         updated_at: row.get(9)?,
+        https_required: row.get(10)?,
         connections: Vec::new(),
     })
 }
@@ -178,11 +183,12 @@ pub fn upsert_server(
         let id: i64 = conn
             .prepare_cached(
                 "INSERT INTO servers (user_id, machine_identifier, name, owned, access_token,
-                                      created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                                      created_at, updated_at, https_required)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)
                  ON CONFLICT (user_id, machine_identifier) DO UPDATE SET
                      name = excluded.name, owned = excluded.owned,
-                     access_token = excluded.access_token, updated_at = excluded.updated_at
+                     access_token = excluded.access_token, updated_at = excluded.updated_at,
+                     https_required = excluded.https_required
                  RETURNING id",
             )?
             .query_row(
@@ -192,7 +198,8 @@ pub fn upsert_server(
                     new.name,
                     new.owned,
                     sealed,
-                    now
+                    now,
+                    new.https_required
                 ],
                 |row| row.get(0),
             )?;
@@ -220,6 +227,7 @@ pub fn upsert_server(
         conn.prepare_cached(
             "UPDATE servers SET current_uri = NULL
              WHERE id = ?1 AND current_uri IS NOT NULL
+               AND current_uri IS NOT preferred_uri
                AND current_uri NOT IN (SELECT uri FROM server_connections WHERE server_id = ?1)",
         )?
         .execute([id])?;

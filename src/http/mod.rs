@@ -3,13 +3,16 @@
 
 pub mod body;
 pub mod context;
+pub mod cors;
 pub mod error;
 pub mod json;
+pub mod ratelimit;
 pub mod router;
 pub mod server;
 
 pub use body::{Body, BoxError};
 pub use context::{RequestContext, TrustedProxies};
+pub use cors::CorsPolicy;
 pub use error::ApiError;
 pub use router::{PathParams, Router};
 pub use server::{ServeOptions, ShutdownOutcome, serve};

@@ -28,6 +28,7 @@ use tower::{ServiceBuilder, ServiceExt};
 
 use super::body::{Body, BoxError};
 use super::context::{RequestContext, TrustedProxies};
+use super::cors::CorsPolicy;
 use super::error::ApiError;
 use super::router::{MatchedRoute, Router};
 
@@ -46,6 +47,8 @@ pub struct ServeOptions {
     pub max_body_bytes: usize,
     /// Peers whose forwarding headers are believed.
     pub trusted_proxies: TrustedProxies,
+    /// CORS origins and the CSRF check.
+    pub cors: CorsPolicy,
 }
 
 /// How shutdown went.
@@ -70,6 +73,7 @@ where
     let router = Arc::new(router);
     let front = Arc::new(Front {
         trusted: options.trusted_proxies.clone(),
+        cors: options.cors.clone(),
         max_body_bytes: options.max_body_bytes,
     });
 
@@ -171,6 +175,7 @@ type Stack = BoxCloneSyncService<Request<Incoming>, Response<Body>, BoxError>;
 
 struct Front {
     trusted: TrustedProxies,
+    cors: CorsPolicy,
     max_body_bytes: usize,
 }
 
@@ -193,8 +198,16 @@ impl Front {
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let mut resp = if declared_len.is_some_and(|n| n > self.max_body_bytes as u64) {
+        let request_headers = req.headers().clone();
+        let mut resp = if let Some(pre) = self.cors.preflight(&method, &request_headers) {
+            pre
+        } else if declared_len.is_some_and(|n| n > self.max_body_bytes as u64) {
             ApiError::payload_too_large(self.max_body_bytes).into_response()
+        } else if let Err(e) = self
+            .cors
+            .check_csrf(&method, req.uri().path(), &request_headers)
+        {
+            e.into_response()
         } else {
             match stack.oneshot(req).await {
                 Ok(resp) => resp,
@@ -214,6 +227,17 @@ impl Front {
         headers
             .entry("x-content-type-options")
             .or_insert(HeaderValue::from_static("nosniff"));
+        headers
+            .entry("referrer-policy")
+            .or_insert(HeaderValue::from_static("no-referrer"));
+        headers
+            .entry("x-frame-options")
+            .or_insert(HeaderValue::from_static("SAMEORIGIN"));
+        // Media and images are embedded by a frontend on another origin.
+        headers
+            .entry("cross-origin-resource-policy")
+            .or_insert(HeaderValue::from_static("cross-origin"));
+        self.cors.decorate(&request_headers, headers);
         let status = resp.status();
         resp.map(|body| {
             Body::new(AccessLogBody {

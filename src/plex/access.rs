@@ -61,6 +61,9 @@ pub enum AccessError {
     /// No such server for this user.
     #[error("unknown server")]
     UnknownServer,
+    /// No candidate address answered as this server.
+    #[error("no address of the server answers")]
+    Unreachable,
     /// The server has no address to try.
     #[error("the server has no known address")]
     NoAddress,
@@ -77,6 +80,7 @@ type AccessCache = HashMap<(i64, i64), (Instant, ServerAccess)>;
 pub struct ServerDirectory {
     db: Db,
     secrets: SecretBox,
+    client: reqwest::Client,
     cache: Arc<Mutex<AccessCache>>,
 }
 
@@ -88,19 +92,37 @@ impl fmt::Debug for ServerDirectory {
 
 impl ServerDirectory {
     /// A directory over `db`.
-    pub fn new(db: Db, secrets: SecretBox) -> Self {
+    pub fn new(db: Db, secrets: SecretBox, client: reqwest::Client) -> Self {
         ServerDirectory {
             db,
             secrets,
+            client,
             cache: Arc::default(),
         }
     }
 
-    /// The access for `user_id`'s server `server_id`.
+    /// The access for `user_id`'s server `server_id`: the remembered address, or the best
+    /// candidate found by probing when none is remembered yet.
     pub async fn access(&self, user_id: i64, server_id: i64) -> Result<ServerAccess, AccessError> {
         if let Some(hit) = self.cached(user_id, server_id) {
             return Ok(hit);
         }
+        self.resolve(user_id, server_id, false).await
+    }
+
+    /// Called when the remembered address stopped answering: probes the candidates again,
+    /// remembers the winner and returns it.
+    pub async fn reprobe(&self, user_id: i64, server_id: i64) -> Result<ServerAccess, AccessError> {
+        self.invalidate(user_id, server_id);
+        self.resolve(user_id, server_id, true).await
+    }
+
+    async fn resolve(
+        &self,
+        user_id: i64,
+        server_id: i64,
+        force_probe: bool,
+    ) -> Result<ServerAccess, AccessError> {
         let secrets = self.secrets.clone();
         let resolved = self
             .db
@@ -113,12 +135,47 @@ impl ServerDirectory {
             })
             .await?;
         let (server, token) = resolved.ok_or(AccessError::UnknownServer)?;
-        let base = server
-            .preferred_uri
-            .clone()
-            .or(server.current_uri.clone())
-            .or_else(|| server.connections.first().map(|c| c.uri.clone()))
-            .ok_or(AccessError::NoAddress)?;
+        let remembered = server.current_uri.clone().filter(|_| !force_probe);
+        let base = match remembered {
+            Some(uri) => uri,
+            None => {
+                let candidates = super::connect::ranked(
+                    &server.connections,
+                    server.preferred_uri.as_deref(),
+                    server.owned,
+                    server.https_required,
+                );
+                if candidates.is_empty() {
+                    return Err(AccessError::NoAddress);
+                }
+                let found = super::connect::first_reachable(
+                    &self.client,
+                    &candidates,
+                    &server.machine_identifier,
+                )
+                .await;
+                let now = crate::util::unix_now();
+                let chosen = found.clone();
+                self.db
+                    .write(move |conn| {
+                        db::servers::set_current_uri(
+                            conn,
+                            user_id,
+                            server_id,
+                            chosen.as_deref(),
+                            now,
+                        )
+                    })
+                    .await?;
+                match found {
+                    Some(uri) => {
+                        tracing::info!(server_id, user_id, "chose a server address");
+                        uri
+                    }
+                    None => return Err(AccessError::Unreachable),
+                }
+            }
+        };
         let access = ServerAccess::new(server.id, &base, &server.machine_identifier, &token);
         self.lock()
             .insert((user_id, server_id), (Instant::now(), access.clone()));

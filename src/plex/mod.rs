@@ -3,9 +3,12 @@
 //! leak through a logged or echoed URL.
 
 pub mod access;
+pub mod connect;
 mod error;
 pub mod identity;
 pub mod identity_headers;
+pub mod plextv;
+pub mod sync;
 pub mod transcoder;
 
 pub use access::{AccessError, ServerAccess, ServerDirectory};

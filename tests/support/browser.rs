@@ -83,6 +83,10 @@ impl<'c> Browser<'c> {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
+        // A browser sends its page's Origin with every state-changing request.
+        if method != Method::GET && method != Method::HEAD {
+            req = req.header("origin", self.origin.clone());
+        }
         if with_cookie && let Some(c) = &self.cookie {
             req = req.header("cookie", c.clone());
         }

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod canary;
+pub mod fake_plextv;
 pub mod odd_plex;
 
 use std::collections::HashMap;

@@ -1,0 +1,267 @@
+//! PIN login through plex.tv: `POST /api/auth/plex/pin` and `GET /api/auth/plex/pin/:id`.
+//!
+//! On success the account is fetched, the user stored (account token sealed), a fresh session
+//! started (any session the browser already had is ended and its tickets revoked, against
+//! fixation), and the user's servers synced **before** answering, so the first Plex call after
+//! login works. Polls are rate limited per client IP; plex.tv hiccups read as "still pending",
+//! as the frontend expects.
+
+use http::header::{HeaderValue, RETRY_AFTER, SET_COOKIE};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::auth::{cookie_attributes, user_json};
+use super::errors::json_response;
+use crate::auth::{SESSION_ABSOLUTE_TTL, cookie};
+use crate::db;
+use crate::http::json::read_json;
+use crate::http::{ApiError, Body, PathParams, RequestContext};
+use crate::plex::plextv::PlexTvError;
+use crate::plex::sync::sync_servers;
+
+fn limit(req: &Request<Incoming>, state: &AppState) -> Result<(), ApiError> {
+    let Some(ip) = req
+        .extensions()
+        .get::<RequestContext>()
+        .map(|c| c.client_ip)
+    else {
+        return Ok(());
+    };
+    state.pin_limiter().check(&ip).map_err(|wait| {
+        let secs = wait.as_secs().max(1);
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many sign-in requests; retry in {secs} s"),
+        )
+        .with_header(RETRY_AFTER, HeaderValue::from(secs))
+    })
+}
+
+fn valid_client_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PinBody {
+    client_id: Option<String>,
+}
+
+impl From<PlexTvError> for ApiError {
+    fn from(e: PlexTvError) -> Self {
+        match e {
+            PlexTvError::RateLimited { retry_after } => {
+                let err = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "plextv_rate_limited",
+                    "plex.tv is rate limiting sign-ins; retry shortly",
+                );
+                match retry_after {
+                    Some(s) => err.with_header(RETRY_AFTER, HeaderValue::from(s)),
+                    None => err,
+                }
+            }
+            PlexTvError::Unauthorized => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "plextv_unauthorized",
+                "plex.tv refused the account token; sign in again",
+            ),
+            PlexTvError::PinGone => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "pin_expired",
+                "the PIN is unknown or expired",
+            ),
+            PlexTvError::Unavailable(why) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "plextv_unavailable",
+                format!("plex.tv is unavailable: {why}"),
+            ),
+        }
+    }
+}
+
+/// `POST /api/auth/plex/pin` `{clientId?}` → `{id, code, clientId, authUrl}`.
+pub async fn create_pin(
+    req: Request<Incoming>,
+    state: AppState,
+) -> Result<Response<Body>, ApiError> {
+    limit(&req, &state)?;
+    let body: PinBody = read_json(req).await?;
+    let client_id = match body.client_id.filter(|c| !c.is_empty()) {
+        Some(c) if valid_client_id(&c) => c,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_client_id",
+                "clientId must be 1-128 letters, digits, '-', '_' or '.'",
+            ));
+        }
+        None => uuid_like(),
+    };
+    let pin = state.plextv().create_pin(&client_id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "id": pin.id,
+            "code": pin.code,
+            "clientId": client_id,
+            "authUrl": state.plextv().auth_url(&client_id, &pin.code),
+        }),
+    ))
+}
+
+/// `GET /api/auth/plex/pin/:id?clientId=…`.
+pub async fn poll_pin(req: Request<Incoming>, state: AppState) -> Result<Response<Body>, ApiError> {
+    limit(&req, &state)?;
+    let pin_id: i64 = req
+        .extensions()
+        .get::<PathParams>()
+        .and_then(|p| p.get("id"))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::bad_request("invalid_pin_id", "the PIN id must be a number"))?;
+    let client_id = req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("clientId="))
+        .and_then(|v| crate::util::percent_decode(v, true))
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "missing_client_id",
+                "clientId is required (the one the PIN was created with)",
+            )
+        })?;
+    if !valid_client_id(&client_id) {
+        return Err(ApiError::bad_request(
+            "invalid_client_id",
+            "clientId is not a valid client id",
+        ));
+    }
+    let pending = || {
+        json_response(
+            StatusCode::OK,
+            &json!({"authenticated": false, "pending": true}),
+        )
+    };
+    let pin = match state.plextv().poll_pin(pin_id, &client_id).await {
+        Ok(pin) => pin,
+        Err(e) => {
+            tracing::debug!(error = %e, "PIN poll did not succeed; still pending");
+            return Ok(pending());
+        }
+    };
+    let Some(token) = pin.auth_token.filter(|t| !t.is_empty()) else {
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({"authenticated": false}),
+        ));
+    };
+    let account = match state.plextv().account(&token, &client_id).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "plex.tv account lookup failed after PIN approval");
+            return Ok(pending());
+        }
+    };
+
+    let secrets = state.secrets().clone();
+    let subscription = account
+        .subscription
+        .as_ref()
+        .map(|s| serde_json::to_value(s).unwrap_or_default());
+    let account_token = token.clone();
+    let user = state
+        .db()
+        .write(move |conn| {
+            let username = account
+                .username
+                .clone()
+                .filter(|u| !u.is_empty())
+                .or(account.title.clone())
+                .unwrap_or_else(|| format!("plex-{}", account.id));
+            db::users::upsert_user(
+                conn,
+                &db::users::NewUser {
+                    plex_id: account.id,
+                    username: &username,
+                    email: account.email.as_deref(),
+                    thumb: account.thumb.as_deref(),
+                    title: account.title.as_deref(),
+                    has_password: account.has_password,
+                    subscription: subscription.as_ref(),
+                    plex_token: &account_token,
+                },
+                &secrets,
+                crate::util::unix_now(),
+            )
+        })
+        .await?;
+
+    // A session the browser already had ends here (fixation), with every ticket it minted.
+    if let Some(old) = state.logins().authenticate(req.headers()).await? {
+        state.keeper().revoke_login(old.hash, "relogin").await?;
+        state.logins().destroy(old.hash).await?;
+    }
+    if let Err(e) = sync_servers(
+        state.db(),
+        state.secrets(),
+        state.plextv(),
+        state.servers(),
+        user.id,
+        &token,
+        state.identity().client_identifier(),
+    )
+    .await
+    {
+        // Login still succeeds; the servers list retries the sync.
+        tracing::warn!(user_id = user.id, error = %e, "server sync after login failed");
+    }
+    let ctx = req.extensions().get::<RequestContext>().cloned();
+    let ua = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(200).collect());
+    let (value, _) = state
+        .logins()
+        .create(user.id, ua, ctx.map(|c| c.client_ip.to_string()))
+        .await?;
+    tracing::info!(user_id = user.id, "signed in with a plex.tv PIN");
+    let mut resp = json_response(
+        StatusCode::OK,
+        &json!({"authenticated": true, "user": user_json(&user)}),
+    );
+    resp.headers_mut().insert(
+        SET_COOKIE,
+        cookie::set(
+            &value,
+            SESSION_ABSOLUTE_TTL,
+            cookie_attributes(&req, &state),
+        ),
+    );
+    Ok(resp)
+}
+
+/// A random version-4-shaped UUID for a client that sent no client id.
+fn uuid_like() -> String {
+    let mut b = crate::util::random_bytes::<16>();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = crate::util::hex(&b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}

@@ -1,0 +1,266 @@
+//! Cross-origin rules: CORS for the configured frontend origins (with credentials), and the CSRF
+//! check every cookie-authenticated state-changing request must pass.
+//!
+//! CSRF: a browser always sends `Origin` (or at least `Referer`) with a cross-site POST, and
+//! cannot send a custom header cross-site without a CORS preflight this module refuses. So a
+//! POST/PUT/PATCH/DELETE is accepted when its Origin (else Referer) is this server or a
+//! configured origin, or when it carries `X-Requested-With`; otherwise 403 `csrf_rejected`.
+//! Routes authenticated by a ticket in the URL rather than a cookie are exempt by prefix.
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Response, StatusCode};
+
+use super::body::{Body, empty};
+use super::error::ApiError;
+
+const ALLOW_METHODS: &str = "GET, POST, PUT, DELETE, PATCH, OPTIONS";
+const ALLOW_HEADERS: &str = "Content-Type, Authorization, X-Requested-With, Range, trakt-api-key, trakt-api-version, X-Plex-Token";
+const EXPOSE_HEADERS: &str =
+    "Content-Length, Content-Range, Accept-Ranges, ETag, X-Request-Id, Retry-After";
+
+/// The cross-origin policy.
+#[derive(Debug, Clone, Default)]
+pub struct CorsPolicy {
+    /// Origins allowed with credentials (`https://app.example.com`).
+    pub origins: Vec<String>,
+    /// This server's public origin, when configured.
+    pub public_origin: Option<String>,
+    /// Path prefixes exempt from the CSRF check (ticket-authenticated routes).
+    pub csrf_exempt_prefixes: Vec<String>,
+}
+
+impl CorsPolicy {
+    fn allowed(&self, origin: &str) -> bool {
+        self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
+    }
+
+    /// Answers a CORS preflight, or `None` if `method`/`headers` are not a preflight.
+    pub fn preflight(&self, method: &Method, headers: &HeaderMap) -> Option<Response<Body>> {
+        if *method != Method::OPTIONS
+            || !headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        {
+            return None;
+        }
+        let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())?;
+        if !self.allowed(origin) {
+            return Some(
+                ApiError::forbidden(
+                    "cors_origin_not_allowed",
+                    "this origin may not call the API",
+                )
+                .into_response(),
+            );
+        }
+        let mut resp = Response::new(empty());
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+        let h = resp.headers_mut();
+        self.decorate_for(origin, h);
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(ALLOW_METHODS),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(ALLOW_HEADERS),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        Some(resp)
+    }
+
+    /// Adds the CORS response headers when the request came from an allowed origin.
+    pub fn decorate(&self, request_headers: &HeaderMap, response_headers: &mut HeaderMap) {
+        if let Some(origin) = request_headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            && self.allowed(origin)
+        {
+            self.decorate_for(origin, response_headers);
+        }
+    }
+
+    fn decorate_for(&self, origin: &str, h: &mut HeaderMap) {
+        if let Ok(v) = HeaderValue::from_str(origin) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        }
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSE_HEADERS),
+        );
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+
+    /// The CSRF check for a request (see the module docs).
+    pub fn check_csrf(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<(), ApiError> {
+        if !matches!(
+            *method,
+            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        ) {
+            return Ok(());
+        }
+        if self
+            .csrf_exempt_prefixes
+            .iter()
+            .any(|p| path.starts_with(p.as_str()))
+        {
+            return Ok(());
+        }
+        let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+        let claimed = text(header::ORIGIN)
+            .filter(|o| *o != "null")
+            .map(str::to_string)
+            .or_else(|| text(header::REFERER).and_then(origin_of));
+        let ok = match claimed {
+            Some(origin) => self.allowed(&origin) || self.is_self(&origin, text(header::HOST)),
+            None => headers.contains_key("x-requested-with"),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "csrf_rejected",
+                "cross-site request refused: send it from an allowed origin",
+            ))
+        }
+    }
+
+    fn is_self(&self, origin: &str, host: Option<&str>) -> bool {
+        if let Some(public) = &self.public_origin
+            && public.eq_ignore_ascii_case(origin)
+        {
+            return true;
+        }
+        let authority = origin.split_once("://").map_or(origin, |(_, a)| a);
+        host.is_some_and(|h| h.eq_ignore_ascii_case(authority))
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    (!authority.is_empty()).then(|| format!("{scheme}://{authority}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> CorsPolicy {
+        CorsPolicy {
+            origins: vec!["https://app.example.com".into()],
+            public_origin: None,
+            csrf_exempt_prefixes: vec!["/api/plex/proxy/".into()],
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn csrf_rules() {
+        let p = policy();
+        let post = Method::POST;
+        assert!(p.check_csrf(&Method::GET, "/x", &headers(&[])).is_ok());
+        assert!(
+            p.check_csrf(
+                &post,
+                "/x",
+                &headers(&[("origin", "https://app.example.com")])
+            )
+            .is_ok()
+        );
+        assert!(
+            p.check_csrf(
+                &post,
+                "/x",
+                &headers(&[
+                    ("origin", "http://127.0.0.1:3001"),
+                    ("host", "127.0.0.1:3001")
+                ])
+            )
+            .is_ok()
+        );
+        assert!(
+            p.check_csrf(
+                &post,
+                "/x",
+                &headers(&[("referer", "https://app.example.com/page")])
+            )
+            .is_ok()
+        );
+        assert!(
+            p.check_csrf(
+                &post,
+                "/x",
+                &headers(&[("x-requested-with", "XMLHttpRequest")])
+            )
+            .is_ok()
+        );
+        assert!(
+            p.check_csrf(
+                &post,
+                "/api/plex/proxy/t/x",
+                &headers(&[("origin", "https://evil.example")])
+            )
+            .is_ok()
+        );
+        for bad in [
+            headers(&[
+                ("origin", "https://evil.example"),
+                ("host", "127.0.0.1:3001"),
+            ]),
+            headers(&[("referer", "https://evil.example/x")]),
+            headers(&[("origin", "null")]),
+            headers(&[]),
+        ] {
+            assert_eq!(
+                p.check_csrf(&post, "/x", &bad).unwrap_err().code(),
+                "csrf_rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn preflight_only_for_allowed_origins() {
+        let p = policy();
+        let ok = p
+            .preflight(
+                &Method::OPTIONS,
+                &headers(&[
+                    ("origin", "https://app.example.com"),
+                    ("access-control-request-method", "POST"),
+                ]),
+            )
+            .unwrap();
+        assert_eq!(ok.status(), 204);
+        assert_eq!(ok.headers()["access-control-allow-credentials"], "true");
+        let no = p
+            .preflight(
+                &Method::OPTIONS,
+                &headers(&[
+                    ("origin", "https://evil.example"),
+                    ("access-control-request-method", "POST"),
+                ]),
+            )
+            .unwrap();
+        assert_eq!(no.status(), 403);
+        assert!(p.preflight(&Method::GET, &headers(&[])).is_none());
+    }
+}

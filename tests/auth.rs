@@ -1,0 +1,549 @@
+//! Accounts and servers: plex.tv PIN login through a fake plex.tv, sessions and their expiry,
+//! server sync with connection fallback, the facade handed out, CORS, CSRF and rate limits.
+
+mod support;
+
+use std::time::Duration;
+
+use plexgate::demo::{DemoPlex, DemoPlexOptions};
+use support::browser::Browser;
+use support::canary::Canary;
+use support::fake_plextv::{FakePlexTv, Fault};
+use support::{TestApp, client};
+
+const ACCOUNT_TOKEN: &str = "acct-token-abcdef123456";
+
+struct World {
+    app: TestApp,
+    plex: DemoPlex,
+    plextv: FakePlexTv,
+    dead: String,
+}
+
+async fn dead_port() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
+}
+
+impl World {
+    async fn start(extra: &[(&str, &str)]) -> World {
+        let plex = DemoPlex::start(DemoPlexOptions::default()).await.unwrap();
+        let plextv = FakePlexTv::start(3, 777, ACCOUNT_TOKEN).await;
+        let port = plex.addr().port();
+        let dead = format!("http://127.0.0.1:{}", dead_port().await);
+        // plex.tv order: a local https (the demo speaks no TLS, so it fails), a dead local http,
+        // the working remote address, a relay.
+        plextv.add_server(
+            "Home",
+            plex.machine_identifier(),
+            plex.token(),
+            true,
+            &[
+                (&format!("https://127.0.0.1:{port}"), true, false),
+                (&dead, true, false),
+                (&format!("http://127.0.0.1:{port}"), false, false),
+                (
+                    &format!("http://127.0.0.1:{}", dead_port().await),
+                    false,
+                    true,
+                ),
+            ],
+        );
+        let mut all = vec![("plextv.url", plextv.url.as_str())];
+        all.extend_from_slice(extra);
+        let app = TestApp::start(&all).await;
+        World {
+            app,
+            plex,
+            plextv,
+            dead,
+        }
+    }
+
+    fn origin(&self) -> String {
+        self.app.running.url()
+    }
+
+    fn canary(&self) -> Canary {
+        Canary::new(&[ACCOUNT_TOKEN, self.plex.token()])
+    }
+}
+
+async fn login(b: &mut Browser<'_>) -> serde_json::Value {
+    let pin = b
+        .request(
+            reqwest::Method::POST,
+            "/api/auth/plex/pin",
+            &[("content-type", "application/json")],
+            Some(br#"{"clientId":"browser-1234"}"#.to_vec()),
+            true,
+        )
+        .await;
+    assert_eq!(pin.status, 200, "{}", pin.text());
+    let pin = pin.json();
+    assert_eq!(pin["clientId"], "browser-1234");
+    let auth_url = pin["authUrl"].as_str().unwrap();
+    assert!(
+        auth_url.starts_with("https://app.plex.tv/auth#?clientID=browser-1234&code="),
+        "{auth_url}"
+    );
+    let id = pin["id"].as_i64().unwrap();
+    let poll = format!("/api/auth/plex/pin/{id}?clientId=browser-1234");
+    for _ in 0..2 {
+        let r = b.get(&poll).await;
+        assert_eq!(r.json(), serde_json::json!({"authenticated": false}));
+        assert!(b.cookie.is_none());
+    }
+    let r = b.get(&poll).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let set = r.header("set-cookie").unwrap().to_string();
+    assert!(
+        set.starts_with("plex.sid=") && set.contains("HttpOnly") && set.contains("Path=/"),
+        "{set}"
+    );
+    assert!(set.contains("Max-Age=604800"), "{set}");
+    let j = r.json();
+    assert_eq!(j["authenticated"], true);
+    j
+}
+
+#[tokio::test]
+async fn pin_login_syncs_servers_with_fallback_and_hands_out_the_facade() {
+    let w = World::start(&[]).await;
+    let canary = w.canary();
+    let mut b = Browser::new(&w.origin(), &canary);
+    let j = login(&mut b).await;
+    assert_eq!(j["user"]["username"], "user777");
+    assert_eq!(j["user"]["email"], "user777@example.org");
+    assert_eq!(j["user"]["subscription"]["plan"], "lifetime");
+
+    // plex.tv saw the same client id on create and every poll; the token only as a header.
+    let seen = w.plextv.seen();
+    for s in seen.iter().filter(|s| s.path.starts_with("/api/v2/pins")) {
+        assert_eq!(s.client_id.as_deref(), Some("browser-1234"), "{}", s.path);
+    }
+    assert!(
+        seen.iter()
+            .any(|s| s.path == "/api/v2/resources" && s.token.as_deref() == Some(ACCOUNT_TOKEN))
+    );
+
+    // Stored sealed.
+    let db = w.app.running.state().db().clone();
+    let raw: Vec<u8> = db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT plex_token FROM users WHERE plex_id = 777",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert!(
+        !raw.windows(ACCOUNT_TOKEN.len())
+            .any(|w| w == ACCOUNT_TOKEN.as_bytes())
+    );
+
+    // The dead first candidates were skipped and the working one remembered before answering.
+    let current: Option<String> = db
+        .read(|c| Ok(c.query_row("SELECT current_uri FROM servers", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert_eq!(current.as_deref(), Some(w.plex.url().as_str()));
+
+    let servers = b.get("/api/auth/servers").await;
+    assert_eq!(servers.status, 200, "{}", servers.text());
+    let s = servers.json()[0].clone();
+    let base = s["baseUrl"].as_str().unwrap().to_string();
+    assert!(base.starts_with("/api/plex/proxy/"));
+    assert_eq!(s["token"], base.rsplit('/').next().unwrap());
+    for c in s["connections"].as_array().unwrap() {
+        assert_eq!(c["uri"], base.as_str());
+        assert!(!c["label"].as_str().unwrap().contains('@'));
+    }
+    // The first Plex call after login works.
+    let sections = b.get(&format!("{base}/library/sections")).await;
+    assert_eq!(sections.status, 200, "{}", sections.text());
+
+    // The account token never went to the Plex server, the server token never to plex.tv.
+    for r in w.plex.requests() {
+        assert_ne!(r.header("x-plex-token"), Some(ACCOUNT_TOKEN));
+    }
+    for s in w.plextv.seen() {
+        assert_ne!(s.token.as_deref(), Some(w.plex.token()));
+    }
+
+    let session = b.get("/api/auth/session").await.json();
+    assert_eq!(session["authenticated"], true);
+    assert_eq!(b.get("/api/auth/validate").await.json()["valid"], true);
+}
+
+#[tokio::test]
+async fn pin_errors_are_clear() {
+    let w = World::start(&[]).await;
+    let canary = w.canary();
+    let mut b = Browser::new(&w.origin(), &canary);
+    b.get("/api/auth/plex/pin/1000")
+        .await
+        .assert_error(400, "missing_client_id");
+    b.get("/api/auth/plex/pin/abc?clientId=x")
+        .await
+        .assert_error(400, "invalid_pin_id");
+    // Unknown PIN or a different client id: still pending, as the frontend expects.
+    let r = b.get("/api/auth/plex/pin/999999?clientId=someone").await;
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"authenticated": false, "pending": true})
+    );
+    w.plextv.set_fault(Fault::RateLimited);
+    let r = b
+        .request(reqwest::Method::POST, "/api/auth/plex/pin", &[], None, true)
+        .await;
+    r.assert_error(429, "plextv_rate_limited");
+    assert_eq!(r.header("retry-after"), Some("17"));
+    w.plextv.set_fault(Fault::ServerError);
+    b.request(reqwest::Method::POST, "/api/auth/plex/pin", &[], None, true)
+        .await
+        .assert_error(502, "plextv_unavailable");
+    b.get("/api/auth/servers")
+        .await
+        .assert_error(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn plextv_refusing_the_token_is_401_and_stored_servers_still_answer() {
+    let w = World::start(&[]).await;
+    let canary = w.canary();
+    let mut b = Browser::new(&w.origin(), &canary);
+    login(&mut b).await;
+    for fault in [Fault::Unauthorized, Fault::InvalidToken] {
+        w.plextv.set_fault(fault);
+        b.post("/api/auth/servers/sync")
+            .await
+            .assert_error(401, "plextv_unauthorized");
+        let servers = b.get("/api/auth/servers").await;
+        assert_eq!(
+            servers.status, 200,
+            "stored list answers while plex.tv refuses"
+        );
+        assert_eq!(servers.json().as_array().unwrap().len(), 1);
+    }
+    w.plextv.set_fault(Fault::None);
+    let sync = b.post("/api/auth/servers/sync").await.json();
+    assert_eq!(sync["saved"], 1);
+    assert_eq!(sync["servers"][0]["id"], w.plex.machine_identifier());
+}
+
+#[tokio::test]
+async fn server_routes_list_connections_endpoint_and_current() {
+    let w = World::start(&[]).await;
+    let canary = w.canary();
+    let mut b = Browser::new(&w.origin(), &canary);
+    login(&mut b).await;
+    let mid = w.plex.machine_identifier().to_string();
+    let list = b.get("/api/plex/servers").await.json();
+    assert_eq!(list[0]["id"], mid.as_str());
+    assert_eq!(list[0]["isActive"], true);
+    assert_eq!(list[0]["port"], w.plex.addr().port());
+    let conns = b
+        .get(&format!("/api/plex/servers/{mid}/connections"))
+        .await
+        .json();
+    let uris: Vec<&str> = conns["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["uri"].as_str().unwrap())
+        .collect();
+    assert_eq!(uris.len(), 4);
+    assert!(
+        uris[0].starts_with("https://"),
+        "local https ranks first: {uris:?}"
+    );
+    let current: Vec<_> = conns["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["isCurrent"] == true)
+        .collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["uri"], w.plex.url().as_str());
+
+    let post = |uri: String| format!(r#"{{"uri":"{uri}"}}"#).into_bytes();
+    let endpoint = format!("/api/plex/servers/{mid}/endpoint");
+    let ct = [("content-type", "application/json")];
+    b.request(
+        reqwest::Method::POST,
+        &endpoint,
+        &ct,
+        Some(post(w.dead.clone())),
+        true,
+    )
+    .await
+    .assert_error(400, "endpoint_unreachable");
+    b.request(
+        reqwest::Method::POST,
+        &endpoint,
+        &ct,
+        Some(post("http://u:p@127.0.0.1:1".into())),
+        true,
+    )
+    .await
+    .assert_error(400, "invalid_uri");
+    b.request(
+        reqwest::Method::POST,
+        &endpoint,
+        &ct,
+        Some(br#"{}"#.to_vec()),
+        true,
+    )
+    .await
+    .assert_error(400, "missing_uri");
+    let ok = b
+        .request(
+            reqwest::Method::POST,
+            &endpoint,
+            &ct,
+            Some(post(w.plex.url())),
+            true,
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_eq!(ok.json()["server"]["preferredUri"], w.plex.url().as_str());
+    let list = b.get("/api/plex/servers").await.json();
+    assert_eq!(list[0]["preferredUri"], w.plex.url().as_str());
+
+    let body = format!(r#"{{"serverId":"{mid}"}}"#).into_bytes();
+    let cur = b
+        .request(
+            reqwest::Method::POST,
+            "/api/plex/servers/current",
+            &ct,
+            Some(body),
+            true,
+        )
+        .await;
+    assert_eq!(cur.json()["message"], "Current server updated");
+    b.request(
+        reqwest::Method::POST,
+        "/api/plex/servers/current",
+        &ct,
+        Some(br#"{"serverId":"nope"}"#.to_vec()),
+        true,
+    )
+    .await
+    .assert_error(404, "server_not_found");
+    b.request(
+        reqwest::Method::POST,
+        "/api/plex/servers/current",
+        &ct,
+        Some(br#"{}"#.to_vec()),
+        true,
+    )
+    .await
+    .assert_error(400, "missing_server_id");
+}
+
+#[tokio::test]
+async fn sessions_expire_by_idle_and_absolute_time() {
+    let w = World::start(&[]).await;
+    let canary = w.canary();
+    let mut b = Browser::new(&w.origin(), &canary);
+    login(&mut b).await;
+    assert_eq!(
+        b.get("/api/auth/session").await.json()["authenticated"],
+        true
+    );
+    let db = w.app.running.state().db().clone();
+    // Time travel in the stored row: unused for 25 hours.
+    db.write(|c| {
+        Ok(c.execute(
+            "UPDATE sessions SET last_seen_at = last_seen_at - 25 * 3600",
+            [],
+        )?)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        b.get("/api/auth/session").await.json()["authenticated"],
+        false
+    );
+    b.get("/api/auth/validate")
+        .await
+        .assert_error(401, "unauthorized");
+
+    let mut b2 = Browser::new(&w.origin(), &canary);
+    login(&mut b2).await;
+    db.write(|c| {
+        Ok(c.execute(
+            "UPDATE sessions SET expires_at = strftime('%s','now') - 1",
+            [],
+        )?)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        b2.get("/api/auth/session").await.json()["authenticated"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn csrf_cors_and_rate_limit() {
+    let w = World::start(&[
+        ("server.cors_origins", "https://app.example.com"),
+        ("auth.pin_requests_per_minute", "3"),
+    ])
+    .await;
+    let c = client();
+    let url = |p: &str| format!("{}{p}", w.origin());
+
+    // A state-changing request from a foreign site is refused; from the allowed origin it works.
+    let r = c
+        .post(url("/api/auth/logout"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    support::assert_error(r, 403, "csrf_rejected").await;
+    let r = c.post(url("/api/auth/logout")).send().await.unwrap();
+    support::assert_error(r, 403, "csrf_rejected").await;
+    let r = c
+        .post(url("/api/auth/logout"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(r.headers()["access-control-allow-credentials"], "true");
+
+    // Preflight with credentials.
+    let pre = c
+        .request(reqwest::Method::OPTIONS, url("/api/auth/plex/pin"))
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), 204);
+    let h = pre.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://app.example.com");
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    for m in ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+        assert!(
+            h["access-control-allow-methods"]
+                .to_str()
+                .unwrap()
+                .contains(m)
+        );
+    }
+    for hd in [
+        "Content-Type",
+        "Authorization",
+        "X-Requested-With",
+        "trakt-api-key",
+        "trakt-api-version",
+    ] {
+        assert!(
+            h["access-control-allow-headers"]
+                .to_str()
+                .unwrap()
+                .contains(hd)
+        );
+    }
+    let pre = c
+        .request(reqwest::Method::OPTIONS, url("/api/auth/plex/pin"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    support::assert_error(pre, 403, "cors_origin_not_allowed").await;
+    let plain = c
+        .get(url("/health"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(!plain.headers().contains_key("access-control-allow-origin"));
+
+    // PIN routes: 3 per minute per IP, then 429 with Retry-After.
+    for _ in 0..3 {
+        let r = c
+            .get(url("/api/auth/plex/pin/1?clientId=x"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = c
+        .get(url("/api/auth/plex/pin/1?clientId=x"))
+        .send()
+        .await
+        .unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry));
+    support::assert_error(r, 429, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn a_second_user_cannot_touch_the_first_users_sessions() {
+    let w = World::start(&[]).await;
+    let canary = w.canary();
+    let mut alice = Browser::new(&w.origin(), &canary);
+    login(&mut alice).await;
+    let stream = alice.get("/api/plex/stream/101").await;
+    assert_eq!(stream.status, 200, "{}", stream.text());
+    let session = stream.json()["sessionId"].as_str().unwrap().to_string();
+
+    // Bob: a different plex.tv account sharing the same server.
+    let state = w.app.running.state().clone();
+    let secrets = state.secrets().clone();
+    let bob_id = state
+        .db()
+        .write(move |c| {
+            let u = plexgate::db::users::upsert_user(
+                c,
+                &plexgate::db::users::NewUser {
+                    plex_id: 888,
+                    username: "bob",
+                    email: None,
+                    thumb: None,
+                    title: None,
+                    has_password: false,
+                    subscription: None,
+                    plex_token: "bob-account-token-1234",
+                },
+                &secrets,
+                1,
+            )?;
+            Ok(u.id)
+        })
+        .await
+        .unwrap();
+    let (cookie, _) = state.logins().create(bob_id, None, None).await.unwrap();
+    let mut bob = Browser::new(&w.origin(), &canary);
+    bob.cookie = Some(format!("plex.sid={cookie}"));
+    bob.post(&format!("/api/plex/stream/{session}/stop"))
+        .await
+        .assert_error(404, "session_not_found");
+    assert_eq!(
+        bob.get("/api/auth/servers").await.json(),
+        serde_json::json!([])
+    );
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(
+        w.plex.live_transcode_sessions().len(),
+        1,
+        "alice's transcode is untouched"
+    );
+}
