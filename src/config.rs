@@ -29,6 +29,8 @@ pub struct Config {
     pub plextv: PlexTvConfig,
     /// `[stream]`: tickets and playback sessions.
     pub stream: StreamConfig,
+    /// `[cache]`: in-memory response caches.
+    pub cache: CacheConfig,
     /// `[metrics]`: the Prometheus endpoint.
     pub metrics: MetricsConfig,
     /// `[demo]`: which Plex the `demo` command talks to.
@@ -82,6 +84,13 @@ pub struct StreamConfig {
     pub keepalive_interval: Duration,
     /// Which derived key signs new tickets; the previous id still verifies (rotation).
     pub ticket_key_id: u8,
+}
+
+/// `[cache]` keys.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Memory for all caches together, in MiB.
+    pub max_mb: u64,
 }
 
 /// `[metrics]` keys.
@@ -278,6 +287,7 @@ pub const KEYS: &[&str] = &[
     "stream.idle_timeout_secs",
     "stream.keepalive_secs",
     "stream.ticket_key_id",
+    "cache.max_mb",
     "metrics.enabled",
     "metrics.bearer",
     "demo.plex_url",
@@ -501,6 +511,9 @@ impl Reader {
             keepalive_interval: self.get_secs("stream.keepalive_secs", 20, 1, 60),
             ticket_key_id: self.get_int("stream.ticket_key_id", 1, 1, 255) as u8,
         };
+        let cache = CacheConfig {
+            max_mb: self.get_int("cache.max_mb", 128, 4, 65_536),
+        };
         let metrics = MetricsConfig {
             enabled: self.get_bool("metrics.enabled", false),
             bearer: self.get_opt("metrics.bearer", |s| {
@@ -556,6 +569,7 @@ impl Reader {
             auth,
             plextv,
             stream,
+            cache,
             metrics,
             demo: DemoConfig {
                 plex_url,

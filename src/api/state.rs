@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::auth::LoginSessions;
+use crate::cache::Caches;
 use crate::config::Config;
 use crate::crypto::SecretBox;
 use crate::db::Db;
@@ -45,6 +46,8 @@ pub struct Parts {
     pub metrics: Arc<Metrics>,
     /// plex.tv client.
     pub plextv: PlexTv,
+    /// Response caches.
+    pub caches: Caches,
     /// Per-IP limit on the PIN routes.
     pub pin_limiter: KeyedLimiter<std::net::IpAddr>,
     /// Whether this process runs `plexgate demo` (enables demo-only routes).
@@ -121,6 +124,11 @@ impl AppState {
     /// plex.tv.
     pub fn plextv(&self) -> &PlexTv {
         &self.0.plextv
+    }
+
+    /// Response caches.
+    pub fn caches(&self) -> &Caches {
+        &self.0.caches
     }
 
     /// The PIN routes' per-IP limiter.

@@ -170,6 +170,7 @@ pub async fn build_state_for(config: Config, demo_mode: bool) -> Result<AppState
     Ok(AppState::new(Parts {
         tickets: TicketKeys::derive(&master, config.stream.ticket_key_id),
         logins: LoginSessions::new(db.clone(), &master),
+        caches: crate::cache::Caches::new(config.cache.max_mb),
         plextv: PlexTv::new(upstream.clone(), &config.plextv.url, &config.plextv.app_url),
         pin_limiter: KeyedLimiter::new(
             config.auth.pin_requests_per_minute,
