@@ -73,7 +73,7 @@ pub(crate) fn timeline(sh: &Shared, req: &Req) -> Resp {
     let duration = item.get("duration").and_then(|d| d.as_u64()).unwrap_or(0);
     {
         let mut st = lock(&sh.state);
-        let us = st.user.entry(rk).or_default();
+        let us = st.user_state_mut(req.account, &rk);
         us.last_state = state.map(str::to_owned);
         us.last_viewed_at = Some(crate::util::unix_now());
         if state == Some("stopped")
@@ -117,7 +117,7 @@ pub(crate) fn scrobble(sh: &Shared, req: &Req, watched: bool) -> Resp {
         Err(status) => return response::html_error(status),
     };
     let mut st = lock(&sh.state);
-    let us = st.user.entry(rk).or_default();
+    let us = st.user_state_mut(req.account, &rk);
     us.view_offset = None;
     if watched {
         us.view_count += 1;
@@ -148,7 +148,8 @@ pub(crate) fn rate(sh: &Shared, req: &Req) -> Resp {
             _ => return response::bad_request(),
         }
     }
-    lock(&sh.state).user.entry(rk).or_default().user_rating = (rating >= 0.0).then_some(rating);
+    lock(&sh.state).user_state_mut(req.account, &rk).user_rating =
+        (rating >= 0.0).then_some(rating);
     response::ok_empty()
 }
 

@@ -12,6 +12,7 @@ use http::StatusCode;
 use http::header::{CONTENT_DISPOSITION, HeaderValue};
 use serde_json::{Value, json};
 
+use super::catalog;
 use super::faults::lock;
 use super::library::key_text;
 use super::media;
@@ -101,7 +102,7 @@ pub(crate) fn sections(sh: &Shared, req: &Req) -> Resp {
 }
 
 /// Section attributes PMS hoists onto item containers.
-fn section_attrs(c: &mut Value, section: &Value) {
+pub(crate) fn section_attrs(c: &mut Value, section: &Value) {
     c["identifier"] = json!("com.plexapp.plugins.library");
     c["librarySectionID"] = section
         .get("key")
@@ -114,67 +115,82 @@ fn section_attrs(c: &mut Value, section: &Value) {
     c["mediaTagVersion"] = json!(1_716_000_000);
 }
 
-/// A paging value from the query or, failing that, the header; `Err` when not a number.
-fn paging(req: &Req, name: &str) -> Result<Option<usize>, ()> {
-    match req.param(name).or_else(|| req.header(name)) {
-        None => Ok(None),
-        Some(v) if v.trim().is_empty() => Ok(None),
-        Some(v) => v.trim().parse().map(Some).map_err(|_| ()),
-    }
-}
-
-/// `GET /library/sections/{id}/all` with `X-Plex-Container-Start/Size` paging.
+/// `GET /library/sections/{id}/all` with `X-Plex-Container-Start/Size` paging, `type`, `sort`
+/// and the `genre`/`year`/`unwatched`/`guid` filters.
 pub(crate) fn section_all(sh: &Shared, req: &Req, id: &str) -> Resp {
     let Some(section) = sh.library.section(id) else {
         return response::not_found();
     };
-    let (Ok(start), Ok(size)) = (
-        paging(req, "X-Plex-Container-Start"),
-        paging(req, "X-Plex-Container-Size"),
-    ) else {
-        return response::bad_request();
+    let kind = match req.param("type").filter(|t| !t.is_empty()) {
+        None => section.get("type").and_then(Value::as_str).unwrap_or(""),
+        Some(t) => match catalog::type_name(t) {
+            Some(k) => k,
+            None => return response::bad_request(),
+        },
     };
     let include_guids = req.param("includeGuids") == Some("1");
-    let items = sh.library.section_items(id);
-    let total = items.len();
-    let start = start.unwrap_or(0).min(total);
-    let end = size.map_or(total, |n| start.saturating_add(n).min(total));
     let st = lock(&sh.state);
-    let page: Vec<Value> = items[start..end]
-        .iter()
-        .map(|i| sh.library.list_entry(i, &st, include_guids))
+    let items: Vec<Value> = sh
+        .library
+        .section_items_of(id, kind)
+        .into_iter()
+        .map(|i| sh.library.list_entry(i, &st, req.account, true))
         .collect();
     drop(st);
+    let Some(items) = catalog::filter_and_sort(req, items) else {
+        return response::bad_request();
+    };
     let title = section.get("title").and_then(Value::as_str).unwrap_or("");
     let mut c = json!({
-        "size": page.len(),
-        "totalSize": total,
-        "offset": start,
         "allowSync": true,
         "art": section.get("art").cloned().unwrap_or(Value::Null),
         "thumb": section.get("thumb").cloned().unwrap_or(Value::Null),
         "title1": title,
         "title2": format!("All {title}"),
-        "viewGroup": section.get("type").cloned().unwrap_or(Value::Null),
+        "viewGroup": kind,
     });
     section_attrs(&mut c, section);
-    if !page.is_empty() {
-        c["Metadata"] = json!(page);
-    }
-    let mut resp = response::container(req, c);
-    let h = resp.headers_mut();
-    h.insert("x-plex-container-start", HeaderValue::from(start));
-    h.insert("x-plex-container-total-size", HeaderValue::from(total));
-    resp
+    catalog::paged(req, c, items, include_guids)
 }
 
-/// `GET /library/metadata/{ids}` (comma-separated ratingKeys allowed).
+/// `GET /library/metadata/{ids}` (comma-separated ratingKeys allowed), with `includeExtras`,
+/// `includeChildren` and `includeMarkers`.
 pub(crate) fn metadata(sh: &Shared, req: &Req, ids: &str) -> Resp {
+    let on = |name: &str| matches!(req.param(name), Some("1" | "true"));
     let st = lock(&sh.state);
     let found: Vec<Value> = ids
         .split(',')
         .filter_map(|rk| sh.library.item(rk.trim()))
-        .map(|i| sh.library.detail(i, &st))
+        .map(|i| {
+            let mut d = sh.library.detail(i, &st, req.account);
+            if !on("includeMarkers")
+                && let Some(obj) = d.as_object_mut()
+            {
+                obj.remove("Marker");
+            }
+            if on("includeExtras") {
+                let extras: Vec<Value> = i
+                    .get("primaryExtraKey")
+                    .and_then(Value::as_str)
+                    .and_then(|k| k.strip_prefix("/library/metadata/"))
+                    .and_then(|rk| sh.library.item(rk))
+                    .map(|x| sh.library.list_entry(x, &st, req.account, false))
+                    .into_iter()
+                    .collect();
+                d["Extras"] = json!({ "size": extras.len(), "Metadata": extras });
+            }
+            if on("includeChildren") {
+                let rk = i.get("ratingKey").and_then(key_text).unwrap_or_default();
+                let children: Vec<Value> = catalog::children_of(&sh.library, &rk)
+                    .into_iter()
+                    .map(|c| sh.library.list_entry(c, &st, req.account, false))
+                    .collect();
+                if !children.is_empty() {
+                    d["Children"] = json!({ "size": children.len(), "Metadata": children });
+                }
+            }
+            d
+        })
         .collect();
     drop(st);
     let Some(first) = found.first() else {

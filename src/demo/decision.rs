@@ -298,7 +298,8 @@ pub(crate) fn decide(
 pub(crate) fn body(p: &Params, o: &Outcome, lib: &Library, st: &State, facts: &Facts) -> Value {
     let item = lib
         .item(&p.rating_key)
-        .map(|i| lib.detail(i, st))
+        // The decision describes media, not watch state: the owner's view is as good as any.
+        .map(|i| lib.detail(i, st, 0))
         .unwrap_or_else(|| json!({}));
     let section_id = item
         .get("librarySectionID")

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::media::{self, File};
-use super::state::{Selection, State};
+use super::state::{Account, Selection, State};
 
 const FIXTURE: &str = include_str!("../../fixtures/plex/library.json");
 
@@ -199,6 +199,7 @@ impl Library {
     }
 
     /// Items listed by `/library/sections/{id}/all`: the section's items of the section's type.
+    #[cfg(test)]
     pub(crate) fn section_items(&self, id: &str) -> Vec<&Value> {
         let Some(kind) = self
             .section(id)
@@ -207,6 +208,11 @@ impl Library {
         else {
             return Vec::new();
         };
+        self.section_items_of(id, kind)
+    }
+
+    /// The items of section `id` whose `type` is `kind` (`movie`, `show`, `episode`, …).
+    pub(crate) fn section_items_of(&self, id: &str, kind: &str) -> Vec<&Value> {
         self.items
             .iter()
             .filter(|i| {
@@ -214,6 +220,11 @@ impl Library {
                     && i.get("type").and_then(Value::as_str) == Some(kind)
             })
             .collect()
+    }
+
+    /// Every item, in fixture order.
+    pub(crate) fn items(&self) -> &[Value] {
+        &self.items
     }
 
     /// The item with this `ratingKey`.
@@ -249,18 +260,27 @@ impl Library {
         st.selections.get(&part.id).copied().unwrap_or(part.default)
     }
 
-    /// The detail view of an item with watch state and stream selection applied.
-    pub(crate) fn detail(&self, item: &Value, st: &State) -> Value {
+    /// The detail view of an item with `account`'s watch state and the stream selection applied.
+    pub(crate) fn detail(&self, item: &Value, st: &State, account: Account) -> Value {
         let mut v = item.clone();
-        self.overlay(&mut v, st);
+        self.overlay(&mut v, st, account);
         v
     }
 
-    /// The list view of an item: no `Stream`, `Guid` only when asked for.
-    pub(crate) fn list_entry(&self, item: &Value, st: &State, include_guids: bool) -> Value {
-        let mut v = self.detail(item, st);
-        if !include_guids && let Some(obj) = v.as_object_mut() {
-            obj.remove("Guid");
+    /// The list view of an item: no `Stream` or `Marker`, `Guid` only when asked for.
+    pub(crate) fn list_entry(
+        &self,
+        item: &Value,
+        st: &State,
+        account: Account,
+        include_guids: bool,
+    ) -> Value {
+        let mut v = self.detail(item, st, account);
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("Marker");
+            if !include_guids {
+                obj.remove("Guid");
+            }
         }
         for m in v
             .get_mut("Media")
@@ -282,9 +302,36 @@ impl Library {
         v
     }
 
-    fn overlay(&self, v: &mut Value, st: &State) {
+    /// The episodes under a show or season (`grandparentRatingKey` / `parentRatingKey`).
+    pub(crate) fn leaves(&self, rk: &str) -> Vec<&Value> {
+        self.items
+            .iter()
+            .filter(|i| i.get("type").and_then(Value::as_str) == Some("episode"))
+            .filter(|i| {
+                [i.get("parentRatingKey"), i.get("grandparentRatingKey")]
+                    .into_iter()
+                    .flatten()
+                    .any(|k| key_text(k).as_deref() == Some(rk))
+            })
+            .collect()
+    }
+
+    fn overlay(&self, v: &mut Value, st: &State, account: Account) {
         let rk = v.get("ratingKey").and_then(key_text).unwrap_or_default();
-        if let (Some(us), Some(obj)) = (st.user.get(&rk), v.as_object_mut()) {
+        if matches!(
+            v.get("type").and_then(Value::as_str),
+            Some("show" | "season")
+        ) && let Some(obj) = v.as_object_mut()
+        {
+            let viewed = self
+                .leaves(&rk)
+                .iter()
+                .filter_map(|e| e.get("ratingKey").and_then(key_text))
+                .filter(|k| st.user_state(account, k).is_some_and(|u| u.view_count > 0))
+                .count();
+            obj.insert("viewedLeafCount".to_owned(), json!(viewed));
+        }
+        if let (Some(us), Some(obj)) = (st.user_state(account, &rk), v.as_object_mut()) {
             set_opt(obj, "viewOffset", us.view_offset.map(|o| json!(o)));
             set_opt(
                 obj,
@@ -362,14 +409,21 @@ mod tests {
         assert_eq!(part["duration"], json!(facts.duration_ms));
         assert!(lib.image("101", "thumb").is_some());
         assert!(lib.stream(403).and_then(|s| s.file).is_some());
-        assert_eq!(lib.section_items("1").len(), 1);
+        assert_eq!(lib.section_items("1").len(), 4);
+        assert_eq!(lib.section_items("2").len(), 1);
+        assert_eq!(lib.leaves("1000").len(), 3);
+        assert_eq!(lib.leaves("1001").len(), 3);
+        assert!(
+            lib.part(308).and_then(|p| p.file).is_some(),
+            "the trailer plays"
+        );
     }
 
     #[test]
     fn views_apply_state_and_strip_list_fields() {
         let lib = Library::load().expect("library");
         let mut st = State::default();
-        st.user.entry("101".into()).or_default().view_offset = Some(4000);
+        st.user_state_mut(0, "101").view_offset = Some(4000);
         st.selections.insert(
             301,
             Selection {
@@ -378,15 +432,20 @@ mod tests {
             },
         );
         let item = lib.item("101").expect("item");
-        let d = lib.detail(item, &st);
+        let d = lib.detail(item, &st, 0);
         assert_eq!(d["viewOffset"], json!(4000));
+        assert!(
+            lib.detail(item, &st, 1).get("viewOffset").is_none(),
+            "watch state is per account"
+        );
         assert_eq!(
             d["Media"][0]["Part"][0]["Stream"][2]["selected"],
             json!(true)
         );
-        let l = lib.list_entry(item, &st, false);
+        let l = lib.list_entry(item, &st, 0, false);
         assert!(l.get("Guid").is_none());
+        assert!(l.get("Marker").is_none());
         assert!(l["Media"][0]["Part"][0].get("Stream").is_none());
-        assert!(lib.list_entry(item, &st, true).get("Guid").is_some());
+        assert!(lib.list_entry(item, &st, 0, true).get("Guid").is_some());
     }
 }

@@ -2,15 +2,18 @@
 //!
 //! Why: `plexgate demo` needs a Plex to talk to, and plexgate's integration tests need one that
 //! behaves like PMS 1.43 (protocol reference §3–§9) and misbehaves on demand. [`DemoPlex`] binds
-//! a loopback port, serves one library section with one movie from media compiled into the binary
-//! (`fixtures/media`, via `build.rs`), runs the universal transcoder's HLS (MPEG-TS or fMP4) and
-//! DASH surface over pre-cut segments, records every request, and exposes [`Faults`].
+//! a loopback port, serves a small library (movies, a show with a season and episodes, a
+//! collection, a trailer; hubs, on deck, search, ratings) from media compiled into the binary
+//! (`fixtures/media`, via `build.rs`; every part plays the same bundled movie), runs the
+//! universal transcoder's HLS (MPEG-TS or fMP4) and DASH surface over pre-cut segments, records
+//! every request, and exposes [`Faults`].
 //!
 //! Rules it enforces like PMS: XML unless `Accept: application/json`; HTML error pages; 400 for
 //! transcoder calls without `X-Plex-Product`/`Platform`/`Device` (header or query) and for
 //! `start.*` without a prior `decision` for that `session`; idle sessions reaped (then 404).
-//! Unlike PMS, every path except `/identity` — session paths included — needs the server token
-//! (header or query), so a test catches any request plexgate sends without it.
+//! Unlike PMS, every path except `/identity` — session paths included — needs a token (the
+//! server's, or a shared user's with its own watch state; header or query), so a test catches any
+//! request plexgate sends without it.
 //!
 //! It never fetches a URL it is given (`/photo/:/transcode?url=`), never puts a token in a
 //! manifest or body, never reads the file system at run time, and never listens beyond the
@@ -19,6 +22,7 @@
 mod actions;
 mod body;
 mod browse;
+mod catalog;
 mod decision;
 mod faults;
 mod library;
@@ -72,6 +76,9 @@ pub struct DemoPlexOptions {
     pub part_503_after_transcode: bool,
     /// At most this many requests are kept by [`DemoPlex::requests`] (oldest dropped first).
     pub max_recorded_requests: usize,
+    /// Tokens of other Plex accounts the server is shared with. Each has its own watch state
+    /// (viewOffset, viewCount, ratings), as on a real PMS.
+    pub shared_user_tokens: Vec<String>,
 }
 
 impl Default for DemoPlexOptions {
@@ -92,6 +99,7 @@ impl Default for DemoPlexOptions {
             rejected_platforms: vec!["Linux".to_owned()],
             part_503_after_transcode: true,
             max_recorded_requests: 10_000,
+            shared_user_tokens: Vec::new(),
         }
     }
 }
@@ -108,6 +116,7 @@ impl fmt::Debug for DemoPlexOptions {
             .field("rejected_platforms", &self.rejected_platforms)
             .field("part_503_after_transcode", &self.part_503_after_transcode)
             .field("max_recorded_requests", &self.max_recorded_requests)
+            .field("shared_user_tokens", &self.shared_user_tokens.len())
             .finish()
     }
 }

@@ -22,6 +22,8 @@ pub(crate) struct Req {
     pub query: Vec<(String, String)>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The account whose token authorized the request (0 = the server token).
+    pub account: super::state::Account,
 }
 
 impl Req {
@@ -38,6 +40,7 @@ impl Req {
             query,
             headers: parts.headers.clone(),
             body,
+            account: 0,
         }
     }
 

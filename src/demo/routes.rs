@@ -9,7 +9,7 @@ use http::{Method, StatusCode};
 use super::request::Req;
 use super::response::{self, Resp};
 use super::server::{Shared, reap};
-use super::{actions, browse, transcoder};
+use super::{actions, browse, catalog, transcoder};
 
 /// One PMS endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,24 @@ pub(crate) enum Route {
     Scrobble,
     Unscrobble,
     Rate,
+    Progress,
+    Children,
+    AllLeaves,
+    ItemOnDeck,
+    SectionSecondary,
+    SectionGenre,
+    SectionOnDeck,
+    SectionRecent,
+    CollectionChildren,
+    LibraryAll,
+    OnDeck,
+    RecentlyAdded,
+    Hubs,
+    ContinueHub,
+    ContinueItems,
+    HomeContinue,
+    Search,
+    ScrubThumb,
 }
 
 const UNIVERSAL: &str = "/video/:/transcode/universal";
@@ -44,7 +62,7 @@ const UNIVERSAL: &str = "/video/:/transcode/universal";
 /// Builds the path table.
 pub(crate) fn router() -> matchit::Router<Route> {
     let mut r = matchit::Router::new();
-    let routes: [(String, Route); 23] = [
+    let routes: [(String, Route); 41] = [
         ("/identity".into(), Route::Identity),
         ("/".into(), Route::Root),
         ("/library/sections".into(), Route::Sections),
@@ -74,6 +92,39 @@ pub(crate) fn router() -> matchit::Router<Route> {
         ("/:/scrobble".into(), Route::Scrobble),
         ("/:/unscrobble".into(), Route::Unscrobble),
         ("/:/rate".into(), Route::Rate),
+        ("/:/progress".into(), Route::Progress),
+        ("/library/metadata/{rk}/children".into(), Route::Children),
+        ("/library/metadata/{rk}/allLeaves".into(), Route::AllLeaves),
+        ("/library/metadata/{rk}/onDeck".into(), Route::ItemOnDeck),
+        (
+            "/library/sections/{id}/{directory}".into(),
+            Route::SectionSecondary,
+        ),
+        (
+            "/library/sections/{id}/genre/{g}".into(),
+            Route::SectionGenre,
+        ),
+        ("/library/sections/{id}/onDeck".into(), Route::SectionOnDeck),
+        (
+            "/library/sections/{id}/recentlyAdded".into(),
+            Route::SectionRecent,
+        ),
+        (
+            "/library/collections/{id}/children".into(),
+            Route::CollectionChildren,
+        ),
+        ("/library/all".into(), Route::LibraryAll),
+        ("/library/onDeck".into(), Route::OnDeck),
+        ("/library/recentlyAdded".into(), Route::RecentlyAdded),
+        ("/hubs".into(), Route::Hubs),
+        ("/hubs/continueWatching".into(), Route::ContinueHub),
+        ("/hubs/continueWatching/items".into(), Route::ContinueItems),
+        ("/hubs/home/continueWatching".into(), Route::HomeContinue),
+        ("/search".into(), Route::Search),
+        (
+            "/library/parts/{id}/indexes/sd/{ms}".into(),
+            Route::ScrubThumb,
+        ),
     ];
     for (path, route) in routes {
         if let Err(e) = r.insert(path, route) {
@@ -89,7 +140,9 @@ fn allowed(route: Route, method: &Method) -> bool {
     match route {
         Route::PartSelect => method == Method::PUT,
         Route::Decision | Route::Timeline => get || method == Method::POST,
-        Route::Scrobble | Route::Unscrobble | Route::Rate => get || method == Method::PUT,
+        Route::Scrobble | Route::Unscrobble | Route::Rate | Route::Progress => {
+            get || method == Method::PUT
+        }
         Route::TranscodeSessionKill => method == Method::DELETE,
         _ => get,
     }
@@ -133,6 +186,23 @@ pub(crate) fn dispatch(sh: &Shared, req: &Req) -> Resp {
         Route::Scrobble => actions::scrobble(sh, req, true),
         Route::Unscrobble => actions::scrobble(sh, req, false),
         Route::Rate => actions::rate(sh, req),
+        Route::Progress => catalog::progress(sh, req),
+        Route::Children => catalog::children(sh, req, p("rk")),
+        Route::AllLeaves => catalog::all_leaves(sh, req, p("rk")),
+        Route::ItemOnDeck => catalog::item_on_deck(sh, req, p("rk")),
+        Route::SectionSecondary => catalog::secondary(sh, req, p("id"), p("directory")),
+        Route::SectionGenre => catalog::genre_items(sh, req, p("id"), p("g")),
+        Route::SectionOnDeck => catalog::on_deck(sh, req, Some(p("id"))),
+        Route::SectionRecent => catalog::recently_added(sh, req, Some(p("id"))),
+        Route::CollectionChildren => catalog::collection_children(sh, req, p("id")),
+        Route::LibraryAll => catalog::library_all(sh, req),
+        Route::OnDeck => catalog::on_deck(sh, req, None),
+        Route::RecentlyAdded => catalog::recently_added(sh, req, None),
+        Route::Hubs => catalog::home_hubs(sh, req),
+        Route::ContinueHub => catalog::continue_hub(sh, req),
+        Route::ContinueItems | Route::HomeContinue => catalog::continue_items(sh, req),
+        Route::Search => catalog::search(sh, req),
+        Route::ScrubThumb => catalog::scrub_thumb(sh, req, p("id"), p("ms")),
     }
 }
 
@@ -159,5 +229,19 @@ mod tests {
             Ok(Route::Thumb)
         );
         assert_eq!(r.at("/:/timeline").map(|m| *m.value), Ok(Route::Timeline));
+        for (path, want) in [
+            ("/library/sections/1/all", Route::SectionAll),
+            ("/library/sections/1/genre", Route::SectionSecondary),
+            ("/library/sections/1/genre/41", Route::SectionGenre),
+            ("/library/sections/2/recentlyAdded", Route::SectionRecent),
+            ("/library/metadata/1000/children", Route::Children),
+            ("/library/metadata/101", Route::Metadata),
+            ("/library/parts/301/indexes/sd/1000", Route::ScrubThumb),
+            ("/library/parts/301", Route::PartSelect),
+            ("/library/all", Route::LibraryAll),
+            ("/hubs/continueWatching/items", Route::ContinueItems),
+        ] {
+            assert_eq!(r.at(path).map(|m| *m.value), Ok(want), "{path}");
+        }
     }
 }

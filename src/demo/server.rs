@@ -106,7 +106,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Inf
         Ok(c) => (c.to_bytes(), false),
         Err(_) => (bytes::Bytes::new(), true),
     };
-    let req = Req::new(&parts, body);
+    let mut req = Req::new(&parts, body);
 
     if let Some(d) = shared.faults.delay_value() {
         tokio::time::sleep(d).await;
@@ -117,10 +117,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Inf
         )
     } else if too_large {
         response::html_error(StatusCode::PAYLOAD_TOO_LARGE)
-    } else if req.path.as_deref() != Some("/identity") && !authorized(&shared, &req) {
-        response::unauthorized()
-    } else {
+    } else if req.path.as_deref() == Some("/identity") {
         routes::dispatch(&shared, &req)
+    } else if let Some(account) = account(&shared, &req) {
+        req.account = account;
+        routes::dispatch(&shared, &req)
+    } else {
+        response::unauthorized()
     };
     let resp = finish(&req, resp);
 
@@ -139,8 +142,18 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Inf
     Ok(resp)
 }
 
-fn authorized(shared: &Shared, req: &Req) -> bool {
-    req.plex("X-Plex-Token") == Some(shared.opts.token.as_str())
+/// The account a token belongs to: 0 for the server token, `n` for the `n`-th shared user token.
+fn account(shared: &Shared, req: &Req) -> Option<usize> {
+    let token = req.plex("X-Plex-Token")?;
+    if token == shared.opts.token {
+        return Some(0);
+    }
+    shared
+        .opts
+        .shared_user_tokens
+        .iter()
+        .position(|t| t == token)
+        .map(|i| i + 1)
 }
 
 /// Stamps `X-Plex-Protocol` and strips the body of a HEAD answer (keeping its length).

@@ -1,4 +1,4 @@
-//! The demo Plex's mutable state: per-item watch state, per-part stream selection, transcode
+//! The demo Plex's mutable state: per-account, per-item watch state, per-part stream selection, transcode
 //! decisions and sessions.
 //!
 //! Why: the protocol's interesting behaviour is stateful (timeline moves `viewOffset`, PUT on a
@@ -78,10 +78,15 @@ pub(crate) struct Session {
     pub last_activity: Instant,
 }
 
+/// Which Plex account a request came from: 0 for the server token, `n` for the `n`-th shared
+/// user token (each account has its own watch state, as on a real PMS).
+pub(crate) type Account = usize;
+
 /// All mutable state.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub user: HashMap<String, UserState>,
+    /// Watch state per account, per `ratingKey`.
+    pub watch: HashMap<Account, HashMap<String, UserState>>,
     pub selections: HashMap<u64, Selection>,
     pub sessions: HashMap<String, Session>,
     /// Transcode `session` ids that had a decision, with when.
@@ -91,6 +96,28 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// The watch state of `rk` for `account`, if it has any.
+    pub(crate) fn user_state(&self, account: Account, rk: &str) -> Option<&UserState> {
+        self.watch.get(&account).and_then(|m| m.get(rk))
+    }
+
+    /// The watch state of `rk` for `account`, created empty.
+    pub(crate) fn user_state_mut(&mut self, account: Account, rk: &str) -> &mut UserState {
+        self.watch
+            .entry(account)
+            .or_default()
+            .entry(rk.to_owned())
+            .or_default()
+    }
+
+    /// Every item `account` has watch state for.
+    pub(crate) fn watched_items(
+        &self,
+        account: Account,
+    ) -> impl Iterator<Item = (&String, &UserState)> {
+        self.watch.get(&account).into_iter().flatten()
+    }
+
     /// Drops sessions and decisions idle for longer than `idle`.
     pub(crate) fn reap(&mut self, now: Instant, idle: Duration) {
         self.sessions

@@ -1,0 +1,719 @@
+//! Library views beyond one section listing: a show's seasons and episodes, collections,
+//! secondary directories (genre, year), find-by-guid, On Deck, Continue Watching, Recently
+//! Added, home hubs, legacy search, `/:/progress` and scrub thumbnails (protocol §3.4–§3.9, §6.1).
+//!
+//! Why: these are the PMS reads behind Flixor's home rows, details page and player, and plexgate
+//! caches and unwraps every one of them, so its tests need a server that answers them with real
+//! shapes and with the caller's own watch state (each account sees its own On Deck). Everything
+//! is derived from the fixture and [`State`](super::state::State) on each request; nothing here
+//! is stored, fetched or ever carries a token.
+
+use http::header::{CONTENT_TYPE, HeaderValue};
+use serde_json::{Value, json};
+
+use super::browse::section_attrs;
+use super::faults::lock;
+use super::library::{Library, key_text};
+use super::media;
+use super::request::Req;
+use super::response::{self, Resp};
+use super::server::Shared;
+use super::state::{Account, State};
+
+/// PMS's type number (`type=`) as the `type` string of items.
+pub(crate) fn type_name(number: &str) -> Option<&'static str> {
+    Some(match number.trim() {
+        "1" => "movie",
+        "2" => "show",
+        "3" => "season",
+        "4" => "episode",
+        "12" => "clip",
+        "18" => "collection",
+        _ => return None,
+    })
+}
+
+fn text<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
+    v.get(name).and_then(Value::as_str)
+}
+
+fn num(v: &Value, name: &str) -> i64 {
+    v.get(name).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn rating_key(v: &Value) -> String {
+    v.get("ratingKey").and_then(key_text).unwrap_or_default()
+}
+
+/// A paging value from the query or, failing that, the header; `Err` when not a number.
+fn paging(req: &Req, name: &str) -> Result<Option<usize>, ()> {
+    match req.param(name).or_else(|| req.header(name)) {
+        None => Ok(None),
+        Some(v) if v.trim().is_empty() => Ok(None),
+        Some(v) => v.trim().parse().map(Some).map_err(|_| ()),
+    }
+}
+
+/// Applies the media-query filters (`genre`, `year`, `unwatched`, `guid`) and `sort`; `None`
+/// when a filter value is malformed (PMS answers 400).
+pub(crate) fn filter_and_sort(req: &Req, mut items: Vec<Value>) -> Option<Vec<Value>> {
+    if let Some(g) = req.param("genre").filter(|g| !g.is_empty()) {
+        items.retain(|i| {
+            i.get("Genre").and_then(Value::as_array).is_some_and(|gs| {
+                gs.iter().any(|t| {
+                    t.get("id").and_then(key_text).as_deref() == Some(g)
+                        || text(t, "tag") == Some(g)
+                })
+            })
+        });
+    }
+    if let Some(y) = req.param("year").filter(|y| !y.is_empty()) {
+        let y: i64 = y.trim().parse().ok()?;
+        items.retain(|i| num(i, "year") == y);
+    }
+    if req.param("unwatched") == Some("1") {
+        items.retain(|i| num(i, "viewCount") == 0);
+    }
+    if let Some(g) = req.param("guid").filter(|g| !g.is_empty()) {
+        items.retain(|i| has_guid(i, g));
+    }
+    if let Some(sort) = req.param("sort").filter(|s| !s.is_empty()) {
+        let mut parts = sort.split(',').next().unwrap_or("").split(':');
+        let field = parts.next().unwrap_or("");
+        let desc = parts.any(|p| p == "desc");
+        match field {
+            "random" => {
+                for i in (1..items.len()).rev() {
+                    let r = u64::from_le_bytes(crate::util::random_bytes::<8>());
+                    items.swap(i, (r % (i as u64 + 1)) as usize);
+                }
+            }
+            "titleSort" | "title" => items.sort_by(|a, b| {
+                let key = |v: &Value| {
+                    text(v, "titleSort")
+                        .or(text(v, "title"))
+                        .unwrap_or("")
+                        .to_lowercase()
+                };
+                key(a).cmp(&key(b))
+            }),
+            "addedAt"
+            | "lastViewedAt"
+            | "viewCount"
+            | "year"
+            | "originallyAvailableAt"
+            | "rating"
+            | "audienceRating"
+            | "index" => {
+                items.sort_by(|a, b| {
+                    let key = |v: &Value| {
+                        v.get(field)
+                            .and_then(|x| x.as_f64().or_else(|| x.as_str().map(|_| 0.0)))
+                            .unwrap_or(0.0)
+                    };
+                    key(a).total_cmp(&key(b))
+                });
+            }
+            _ => {}
+        }
+        if desc {
+            items.reverse();
+        }
+    }
+    Some(items)
+}
+
+fn has_guid(item: &Value, guid: &str) -> bool {
+    text(item, "guid") == Some(guid)
+        || item
+            .get("Guid")
+            .and_then(Value::as_array)
+            .is_some_and(|gs| gs.iter().any(|g| text(g, "id") == Some(guid)))
+}
+
+/// Pages `items` into `container` (`size`, `totalSize`, `offset`, `Metadata`, and the
+/// `X-Plex-Container-*` headers); drops `Guid` unless `include_guids`.
+pub(crate) fn paged(req: &Req, mut c: Value, mut items: Vec<Value>, include_guids: bool) -> Resp {
+    let (Ok(start), Ok(size)) = (
+        paging(req, "X-Plex-Container-Start"),
+        paging(req, "X-Plex-Container-Size"),
+    ) else {
+        return response::bad_request();
+    };
+    let total = items.len();
+    let start = start.unwrap_or(0).min(total);
+    let end = size.map_or(total, |n| start.saturating_add(n).min(total));
+    let mut page: Vec<Value> = items.drain(start..end).collect();
+    if !include_guids {
+        for v in &mut page {
+            if let Some(obj) = v.as_object_mut() {
+                obj.remove("Guid");
+            }
+        }
+    }
+    c["size"] = json!(page.len());
+    c["totalSize"] = json!(total);
+    c["offset"] = json!(start);
+    if !page.is_empty() {
+        c["Metadata"] = json!(page);
+    }
+    let mut resp = response::container(req, c);
+    let h = resp.headers_mut();
+    h.insert("x-plex-container-start", HeaderValue::from(start));
+    h.insert("x-plex-container-total-size", HeaderValue::from(total));
+    resp
+}
+
+/// The direct children of `rk`: a show's seasons, a season's episodes (by `index`), or a
+/// collection's members (items tagged with the collection's title).
+pub(crate) fn children_of<'a>(lib: &'a Library, rk: &str) -> Vec<&'a Value> {
+    let Some(parent) = lib.item(rk) else {
+        return Vec::new();
+    };
+    let mut out: Vec<&Value> = if text(parent, "type") == Some("collection") {
+        let title = text(parent, "title").unwrap_or("");
+        lib.items()
+            .iter()
+            .filter(|i| {
+                i.get("Collection")
+                    .and_then(Value::as_array)
+                    .is_some_and(|cs| cs.iter().any(|c| text(c, "tag") == Some(title)))
+            })
+            .collect()
+    } else {
+        lib.items()
+            .iter()
+            .filter(|i| i.get("parentRatingKey").and_then(key_text).as_deref() == Some(rk))
+            .collect()
+    };
+    out.sort_by_key(|i| num(i, "index"));
+    out
+}
+
+fn list(sh: &Shared, st: &State, account: Account, items: &[&Value]) -> Vec<Value> {
+    items
+        .iter()
+        .map(|i| sh.library.list_entry(i, st, account, true))
+        .collect()
+}
+
+/// Container attributes describing a parent item (`title1`/`title2`, keys, thumbs).
+fn parent_attrs(sh: &Shared, parent: &Value) -> Value {
+    let mut c = json!({
+        "allowSync": true,
+        "key": rating_key(parent),
+        "title1": text(parent, "parentTitle").or(text(parent, "title")).unwrap_or(""),
+        "title2": text(parent, "title").unwrap_or(""),
+        "thumb": parent.get("thumb").cloned().unwrap_or(Value::Null),
+        "art": parent.get("art").cloned().unwrap_or(Value::Null),
+        "viewGroup": match text(parent, "type") {
+            Some("show") => "season",
+            Some("season") => "episode",
+            _ => "movie",
+        },
+    });
+    if let Some(section) = parent
+        .get("librarySectionID")
+        .and_then(key_text)
+        .and_then(|id| sh.library.section(&id))
+    {
+        section_attrs(&mut c, section);
+    }
+    c
+}
+
+/// `GET /library/metadata/{rk}/children`.
+pub(crate) fn children(sh: &Shared, req: &Req, rk: &str) -> Resp {
+    let Some(parent) = sh.library.item(rk) else {
+        return response::not_found();
+    };
+    let st = lock(&sh.state);
+    let items = list(sh, &st, req.account, &children_of(&sh.library, rk));
+    drop(st);
+    paged(
+        req,
+        parent_attrs(sh, parent),
+        items,
+        req.param("includeGuids") == Some("1"),
+    )
+}
+
+/// `GET /library/metadata/{rk}/allLeaves`: every episode of a show (or season).
+pub(crate) fn all_leaves(sh: &Shared, req: &Req, rk: &str) -> Resp {
+    let Some(parent) = sh.library.item(rk) else {
+        return response::not_found();
+    };
+    let mut leaves = sh.library.leaves(rk);
+    leaves.sort_by_key(|e| (num(e, "parentIndex"), num(e, "index")));
+    let st = lock(&sh.state);
+    let items = list(sh, &st, req.account, &leaves);
+    drop(st);
+    paged(
+        req,
+        parent_attrs(sh, parent),
+        items,
+        req.param("includeGuids") == Some("1"),
+    )
+}
+
+/// In-progress items and the next episode of shows being watched, most recent first: what
+/// On Deck and Continue Watching show for `account`.
+fn deck(sh: &Shared, st: &State, account: Account, section: Option<&str>) -> Vec<Value> {
+    let lib = &sh.library;
+    let mut started: Vec<(&Value, i64)> = st
+        .watched_items(account)
+        .filter(|(_, u)| u.view_offset.is_some_and(|o| o > 0))
+        .filter_map(|(rk, u)| Some((lib.item(rk)?, u.last_viewed_at.unwrap_or(0))))
+        .collect();
+    // Shows with a watched episode: the first unwatched episode after it comes next.
+    let mut shows: Vec<String> = st
+        .watched_items(account)
+        .filter(|(_, u)| u.view_count > 0)
+        .filter_map(|(rk, _)| lib.item(rk)?.get("grandparentRatingKey").and_then(key_text))
+        .collect();
+    shows.sort();
+    shows.dedup();
+    for show in shows {
+        let mut eps = lib.leaves(&show);
+        eps.sort_by_key(|e| (num(e, "parentIndex"), num(e, "index")));
+        let last_watched = eps.iter().rposition(|e| {
+            st.user_state(account, &rating_key(e))
+                .is_some_and(|u| u.view_count > 0)
+        });
+        let next = last_watched.and_then(|i| eps.get(i + 1));
+        if let Some(next) = next
+            && !started
+                .iter()
+                .any(|(s, _)| rating_key(s) == rating_key(next))
+        {
+            let at = last_watched
+                .and_then(|i| st.user_state(account, &rating_key(eps[i])))
+                .and_then(|u| u.last_viewed_at)
+                .unwrap_or(0);
+            started.push((next, at));
+        }
+    }
+    started.retain(|(i, _)| {
+        section.is_none_or(|s| i.get("librarySectionID").and_then(key_text).as_deref() == Some(s))
+    });
+    started.sort_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then_with(|| rating_key(a.0).cmp(&rating_key(b.0)))
+    });
+    started
+        .into_iter()
+        .map(|(i, _)| lib.list_entry(i, st, account, false))
+        .collect()
+}
+
+fn recent(sh: &Shared, st: &State, account: Account, section: Option<&str>) -> Vec<Value> {
+    let mut items: Vec<&Value> = sh
+        .library
+        .items()
+        .iter()
+        .filter(|i| matches!(text(i, "type"), Some("movie" | "episode")))
+        .filter(|i| {
+            section
+                .is_none_or(|s| i.get("librarySectionID").and_then(key_text).as_deref() == Some(s))
+        })
+        .collect();
+    items.sort_by_key(|i| std::cmp::Reverse(num(i, "addedAt")));
+    items
+        .into_iter()
+        .take(50)
+        .map(|i| sh.library.list_entry(i, st, account, false))
+        .collect()
+}
+
+fn metadata_container(req: &Req, items: Vec<Value>, extra: Value) -> Resp {
+    let mut c = extra;
+    c["size"] = json!(items.len());
+    if !items.is_empty() {
+        c["Metadata"] = json!(items);
+    }
+    response::container(req, c)
+}
+
+/// `GET /library/onDeck` and `/library/sections/{id}/onDeck`.
+pub(crate) fn on_deck(sh: &Shared, req: &Req, section: Option<&str>) -> Resp {
+    if section.is_some_and(|s| sh.library.section(s).is_none()) {
+        return response::not_found();
+    }
+    let st = lock(&sh.state);
+    let items = deck(sh, &st, req.account, section);
+    drop(st);
+    metadata_container(
+        req,
+        items,
+        json!({"allowSync": false, "identifier": "com.plexapp.plugins.library", "mixedParents": true, "title1": "On Deck"}),
+    )
+}
+
+/// `GET /library/metadata/{rk}/onDeck`: the show's next episode (empty when there is none).
+pub(crate) fn item_on_deck(sh: &Shared, req: &Req, rk: &str) -> Resp {
+    let Some(show) = sh.library.item(rk) else {
+        return response::not_found();
+    };
+    let st = lock(&sh.state);
+    let mut eps = sh.library.leaves(rk);
+    eps.sort_by_key(|e| (num(e, "parentIndex"), num(e, "index")));
+    let watched = |e: &Value| {
+        st.user_state(req.account, &rating_key(e))
+            .is_some_and(|u| u.view_count > 0)
+    };
+    let in_progress = eps.iter().find(|e| {
+        st.user_state(req.account, &rating_key(e))
+            .is_some_and(|u| u.view_offset.is_some_and(|o| o > 0))
+    });
+    let next = in_progress
+        .or_else(|| eps.iter().find(|e| !watched(e)))
+        .map(|e| sh.library.list_entry(e, &st, req.account, false));
+    drop(st);
+    metadata_container(req, next.into_iter().collect(), parent_attrs(sh, show))
+}
+
+/// `GET /hubs/home/continueWatching` and `/hubs/continueWatching/items`: `Metadata[]`.
+pub(crate) fn continue_items(sh: &Shared, req: &Req) -> Resp {
+    let st = lock(&sh.state);
+    let items = deck(sh, &st, req.account, None);
+    drop(st);
+    metadata_container(
+        req,
+        items,
+        json!({"allowSync": false, "identifier": "com.plexapp.plugins.library", "title1": "Continue Watching"}),
+    )
+}
+
+fn hub(identifier: &str, title: &str, key: &str, kind: &str, items: Vec<Value>) -> Value {
+    let mut h = json!({
+        "hubIdentifier": identifier,
+        "title": title,
+        "key": key,
+        "hubKey": key,
+        "type": kind,
+        "context": format!("hub.{identifier}"),
+        "size": items.len(),
+        "more": false,
+        "promoted": true,
+        "style": "shelf",
+    });
+    if !items.is_empty() {
+        h["Metadata"] = json!(items);
+    }
+    h
+}
+
+/// `GET /hubs/continueWatching`: the Continue Watching hub in a `Hub[]` wrapper.
+pub(crate) fn continue_hub(sh: &Shared, req: &Req) -> Resp {
+    let st = lock(&sh.state);
+    let items = deck(sh, &st, req.account, None);
+    drop(st);
+    let h = hub(
+        "home.continue",
+        "Continue Watching",
+        "/hubs/continueWatching/items",
+        "mixed",
+        items,
+    );
+    response::container(req, json!({"size": 1, "allowSync": false, "Hub": [h]}))
+}
+
+/// `GET /hubs`: the home hubs (continue watching, on deck, recently added per section).
+pub(crate) fn home_hubs(sh: &Shared, req: &Req) -> Resp {
+    let st = lock(&sh.state);
+    let mut hubs = vec![
+        hub(
+            "home.continue",
+            "Continue Watching",
+            "/hubs/continueWatching/items",
+            "mixed",
+            deck(sh, &st, req.account, None),
+        ),
+        hub(
+            "home.ondeck",
+            "On Deck",
+            "/library/onDeck",
+            "mixed",
+            deck(sh, &st, req.account, None),
+        ),
+    ];
+    for section in sh.library.sections() {
+        let Some(id) = section.get("key").and_then(key_text) else {
+            continue;
+        };
+        let kind = text(section, "type").unwrap_or("mixed");
+        let title = text(section, "title").unwrap_or("");
+        hubs.push(hub(
+            &format!("{kind}.recentlyadded.{id}"),
+            &format!("Recently Added in {title}"),
+            &format!("/library/sections/{id}/recentlyAdded"),
+            kind,
+            recent(sh, &st, req.account, Some(&id)),
+        ));
+    }
+    drop(st);
+    response::container(
+        req,
+        json!({"size": hubs.len(), "allowSync": false, "identifier": "com.plexapp.plugins.library", "Hub": hubs}),
+    )
+}
+
+/// `GET /library/recentlyAdded` and `/library/sections/{id}/recentlyAdded`.
+pub(crate) fn recently_added(sh: &Shared, req: &Req, section: Option<&str>) -> Resp {
+    if section.is_some_and(|s| sh.library.section(s).is_none()) {
+        return response::not_found();
+    }
+    let st = lock(&sh.state);
+    let items = recent(sh, &st, req.account, section);
+    drop(st);
+    metadata_container(
+        req,
+        items,
+        json!({"allowSync": false, "identifier": "com.plexapp.plugins.library", "mixedParents": true, "title1": "Recently Added"}),
+    )
+}
+
+/// `GET /library/all?guid=…[&type=…]`: items matching a guid across every section.
+pub(crate) fn library_all(sh: &Shared, req: &Req) -> Resp {
+    let kind = match req.param("type").filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) => match type_name(t) {
+            Some(k) => Some(k),
+            None => return response::bad_request(),
+        },
+    };
+    let st = lock(&sh.state);
+    let items: Vec<Value> = sh
+        .library
+        .items()
+        .iter()
+        .filter(|i| i.get("librarySectionID").is_some())
+        .filter(|i| kind.is_none_or(|k| text(i, "type") == Some(k)))
+        .map(|i| sh.library.list_entry(i, &st, req.account, true))
+        .collect();
+    drop(st);
+    let Some(items) = filter_and_sort(req, items) else {
+        return response::bad_request();
+    };
+    let c =
+        json!({"allowSync": false, "identifier": "com.plexapp.plugins.library", "title1": "All"});
+    paged(req, c, items, req.param("includeGuids") == Some("1"))
+}
+
+/// `GET /search?query=…[&type=1|2]`: movies and shows whose title contains the query.
+pub(crate) fn search(sh: &Shared, req: &Req) -> Resp {
+    let Some(query) = req.param("query").map(str::trim).filter(|q| !q.is_empty()) else {
+        return response::bad_request();
+    };
+    let kind = match req.param("type").filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) => match type_name(t) {
+            Some(k) => Some(k),
+            None => return response::bad_request(),
+        },
+    };
+    let needle = query.to_lowercase();
+    let st = lock(&sh.state);
+    let items: Vec<Value> = sh
+        .library
+        .items()
+        .iter()
+        .filter(|i| match kind {
+            Some(k) => text(i, "type") == Some(k),
+            None => matches!(text(i, "type"), Some("movie" | "show")),
+        })
+        .filter(|i| {
+            text(i, "title").is_some_and(|t| t.to_lowercase().contains(&needle))
+                || i.get("Role").and_then(Value::as_array).is_some_and(|rs| {
+                    rs.iter()
+                        .any(|r| text(r, "tag").is_some_and(|t| t.to_lowercase().contains(&needle)))
+                })
+        })
+        .map(|i| {
+            let mut v = sh.library.list_entry(i, &st, req.account, true);
+            // Search hits carry their guids and roles, which clients match on.
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("score".into(), json!(1.0));
+            }
+            v
+        })
+        .collect();
+    drop(st);
+    metadata_container(
+        req,
+        items,
+        json!({"identifier": "com.plexapp.plugins.library", "mediaTagPrefix": "/system/bundle/media/flags/"}),
+    )
+}
+
+/// `GET /library/sections/{id}/collections`.
+pub(crate) fn collections(sh: &Shared, req: &Req, id: &str) -> Resp {
+    let Some(section) = sh.library.section(id) else {
+        return response::not_found();
+    };
+    let st = lock(&sh.state);
+    let items = list(
+        sh,
+        &st,
+        req.account,
+        &sh.library.section_items_of(id, "collection"),
+    );
+    drop(st);
+    let title = text(section, "title").unwrap_or("");
+    let mut c = json!({"allowSync": false, "title1": title, "title2": "Collections", "viewGroup": "collection"});
+    section_attrs(&mut c, section);
+    paged(req, c, items, false)
+}
+
+/// `GET /library/collections/{id}/children`.
+pub(crate) fn collection_children(sh: &Shared, req: &Req, id: &str) -> Resp {
+    match sh.library.item(id) {
+        Some(c) if text(c, "type") == Some("collection") => children(sh, req, id),
+        _ => response::not_found(),
+    }
+}
+
+/// `GET /library/sections/{id}/{genre|year|collections}`: a secondary directory.
+pub(crate) fn secondary(sh: &Shared, req: &Req, id: &str, directory: &str) -> Resp {
+    let Some(section) = sh.library.section(id) else {
+        return response::not_found();
+    };
+    if directory == "collections" {
+        return collections(sh, req, id);
+    }
+    let kind = text(section, "type").unwrap_or("");
+    let items = sh.library.section_items_of(id, kind);
+    let mut entries: Vec<(String, String)> = Vec::new();
+    match directory {
+        "genre" => {
+            for i in &items {
+                for g in i
+                    .get("Genre")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let (Some(gid), Some(tag)) = (g.get("id").and_then(key_text), text(g, "tag"))
+                    {
+                        entries.push((gid, tag.to_owned()));
+                    }
+                }
+            }
+        }
+        "year" => {
+            for i in &items {
+                let y = num(i, "year");
+                if y > 0 {
+                    entries.push((y.to_string(), y.to_string()));
+                }
+            }
+        }
+        _ => return response::not_found(),
+    }
+    entries.sort_by(|a, b| a.1.cmp(&b.1));
+    entries.dedup();
+    let dirs: Vec<Value> = entries
+        .into_iter()
+        .map(|(key, title)| {
+            json!({
+                "key": key,
+                "fastKey": format!("/library/sections/{id}/all?{directory}={key}"),
+                "title": title,
+            })
+        })
+        .collect();
+    let title = text(section, "title").unwrap_or("");
+    let mut c = json!({
+        "size": dirs.len(),
+        "allowSync": false,
+        "title1": title,
+        "title2": if directory == "genre" { "By Genre" } else { "By Year" },
+        "viewGroup": "secondary",
+        "Directory": dirs,
+    });
+    section_attrs(&mut c, section);
+    response::container(req, c)
+}
+
+/// `GET /library/sections/{id}/genre/{g}`: the section's items of one genre.
+pub(crate) fn genre_items(sh: &Shared, req: &Req, id: &str, genre: &str) -> Resp {
+    let Some(section) = sh.library.section(id) else {
+        return response::not_found();
+    };
+    let kind = text(section, "type").unwrap_or("");
+    let st = lock(&sh.state);
+    let items: Vec<Value> = sh
+        .library
+        .section_items_of(id, kind)
+        .into_iter()
+        .filter(|i| {
+            i.get("Genre").and_then(Value::as_array).is_some_and(|gs| {
+                gs.iter()
+                    .any(|g| g.get("id").and_then(key_text).as_deref() == Some(genre))
+            })
+        })
+        .map(|i| sh.library.list_entry(i, &st, req.account, false))
+        .collect();
+    drop(st);
+    let tag = items
+        .first()
+        .and_then(|i| i.get("Genre"))
+        .and_then(Value::as_array)
+        .and_then(|gs| {
+            gs.iter()
+                .find(|g| g.get("id").and_then(key_text).as_deref() == Some(genre))
+        })
+        .and_then(|g| text(g, "tag"))
+        .unwrap_or("")
+        .to_owned();
+    let mut c = json!({"allowSync": false, "title1": text(section, "title").unwrap_or(""), "title2": tag, "viewGroup": kind});
+    section_attrs(&mut c, section);
+    paged(req, c, items, false)
+}
+
+/// `/:/progress?key=<rk>&identifier=…&time=<ms>[&state=…]`: sets a resume point.
+pub(crate) fn progress(sh: &Shared, req: &Req) -> Resp {
+    let Some(key) = req.param("key").filter(|k| !k.is_empty()) else {
+        return response::bad_request();
+    };
+    if req
+        .param("identifier")
+        .is_some_and(|i| i != "com.plexapp.plugins.library")
+    {
+        return response::bad_request();
+    }
+    let Some(Ok(time)) = req.param("time").map(|t| t.trim().parse::<u64>()) else {
+        return response::bad_request();
+    };
+    let key = key.strip_prefix("/library/metadata/").unwrap_or(key);
+    if sh.library.item(key).is_none() {
+        return response::not_found();
+    }
+    let mut st = lock(&sh.state);
+    let us = st.user_state_mut(req.account, key);
+    us.view_offset = Some(time);
+    us.last_viewed_at = Some(crate::util::unix_now());
+    drop(st);
+    response::ok_empty()
+}
+
+/// `GET /library/parts/{id}/indexes/sd/{ms}`: one scrub (BIF) thumbnail of a part with
+/// `indexes="sd"`; the demo answers the poster for every position inside the media.
+pub(crate) fn scrub_thumb(sh: &Shared, req: &Req, id: &str, ms: &str) -> Resp {
+    let Some(part) = id.parse::<u64>().ok().and_then(|id| sh.library.part(id)) else {
+        return response::not_found();
+    };
+    let Ok(ms) = ms.parse::<u64>() else {
+        return response::bad_request();
+    };
+    if part.file.is_none() || ms > sh.facts.duration_ms {
+        return response::not_found();
+    }
+    let Some(file) = media::file("poster.jpg") else {
+        return response::not_found();
+    };
+    let mut resp = media::serve(req, file, &sh.faults);
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+    resp
+}
