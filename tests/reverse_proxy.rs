@@ -10,7 +10,8 @@
 //! - Range answers 206 with exactly the requested bytes; bodies stream through (the first bytes
 //!   of a throttled upstream arrive long before its end, not all at once after it);
 //! - ffprobe decodes the proxied HLS through TLS, verifying the certificate;
-//! - hls.js and dash.js in Chromium play every format through the TLS proxies under /plexgate/.
+//! - hls.js and dash.js in Chromium play every format through the TLS proxies under /plexgate/,
+//!   and so does the /demo page, which finds its assets and API under the prefix.
 //!
 //! And that `X-Forwarded-Proto` and `X-Request-Id` are believed only from trusted peers: with
 //! `trusted_proxies` excluding the proxies their https hint is ignored, a client's spoofed
@@ -414,6 +415,7 @@ async fn browsers_play_every_format_through_tls_proxies_under_a_subpath() {
     let stack = Stack::start(&[("server.base_path", "/plexgate")]).await;
     let plex = stack.demo.embedded_plex().unwrap();
     let mut args: Vec<String> = vec!["--suite".into(), "ttff".into(), "--reps".into(), "1".into()];
+    args.push("--demo-page".into());
     args.extend(["--plex-origin".into(), plex.url()]);
     for proxy in stack.proxies() {
         args.push("--target".into());
@@ -422,7 +424,7 @@ async fn browsers_play_every_format_through_tls_proxies_under_a_subpath() {
     let result = tokio::task::spawn_blocking(move || node_suite::run(&args))
         .await
         .unwrap();
-    node_suite::assert_checks(&result, 2);
+    node_suite::assert_checks(&result, 4);
     let console = node_suite::unexpected_console(&result);
     assert!(
         console.is_empty(),

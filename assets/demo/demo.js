@@ -14,7 +14,11 @@
   const TEXTUAL = /json|xml|mpegurl|text|vtt|dash/i;
 
   const abs = (u) => new URL(u, location.href).href;
-  const pathOf = (u) => { const x = new URL(u); return x.origin === location.origin ? x.pathname + x.search : u; };
+  // Short form of a URL for the verdict: its origin only when it is not ours, and no query.
+  const pathOf = (u) => {
+    const x = new URL(u);
+    return `${x.origin === location.origin ? '' : x.origin}${x.pathname}${x.search ? '?…' : ''}`;
+  };
   const decode = (s) => { try { return decodeURIComponent(s); } catch { return s; } };
 
   function harvestTickets(url, json) {
@@ -159,7 +163,9 @@
   function urlCell(url) {
     const td = document.createElement('td');
     td.className = 'url';
-    let s = url.startsWith(location.origin) ? url.slice(location.origin.length) : url;
+    // A value presented as a token that is not one of our tickets is masked, never displayed.
+    const s = (url.startsWith(location.origin) ? url.slice(location.origin.length) : url)
+      .replace(/(X-Plex-Token=)([^&#]+)/gi, (m, k, v) => (issued.has(decode(v)) ? m : `${k}‹not a ticket›`));
     const parts = s.split(/([A-Za-z0-9_-]{40,})/);
     for (const part of parts) {
       if (issued.has(part)) {
@@ -229,7 +235,8 @@
     const items = [];
     for (const s of sections.MediaContainer.Directory || []) {
       const all = await json(withToken(`${facade.baseUrl}/library/sections/${s.key}/all`), { headers });
-      items.push(...(all.MediaContainer.Metadata || []));
+      // Playable items only: a show is played episode by episode.
+      items.push(...(all.MediaContainer.Metadata || []).filter((m) => m.type === 'movie' || m.type === 'episode'));
     }
     $('items').replaceChildren(...items.map((m) => {
       const b = document.createElement('button');

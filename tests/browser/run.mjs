@@ -6,7 +6,7 @@
 //
 //   node tests/browser/run.mjs --suite full   --origin URL --plex-origin URL --out FILE [--screenshot PNG]
 //   node tests/browser/run.mjs --suite direct --origin URL --plex-origin URL --out FILE [--screenshot PNG]
-//   node tests/browser/run.mjs --suite ttff   --target NAME=ORIGIN[,PLEX_TOKEN] ... [--reps N] --out FILE
+//   node tests/browser/run.mjs --suite ttff   --target NAME=ORIGIN[,PLEX_TOKEN] ... [--reps N] [--demo-page] --out FILE
 //
 // --origin is plexgate as the browser reaches it, base path included (http://127.0.0.1:3001,
 // https://127.0.0.1:8443/plexgate). A ttff target with a PLEX_TOKEN is the baseline: the page is
@@ -36,6 +36,7 @@ const { values: args } = parseArgs({
     reps: { type: 'string', default: '3' },
     out: { type: 'string' },
     screenshot: { type: 'string' },
+    'demo-page': { type: 'boolean', default: false },
     chromium: { type: 'string', default: process.env.CHROMIUM || '/usr/bin/chromium' },
   },
 });
@@ -78,7 +79,7 @@ try {
       const [origin, token] = rest.split(',');
       return { name, origin, token };
     });
-    await runTtff(context, rec, result, { here, targets, reps: Number(args.reps) });
+    await runTtff(context, rec, result, { here, targets, reps: Number(args.reps), demoPage: args['demo-page'] });
   } else die(`unknown suite ${args.suite}`);
 } catch (e) {
   result.fatal = String(e && e.stack ? e.stack : e);

@@ -350,6 +350,24 @@ export async function runTtff(context, rec, result, o) {
       };
     }
   }
+  if (o.demoPage) {
+    for (const t of targets.filter((x) => !x.token)) {
+      await step(result, `demo page at ${t.origin}`, async () => {
+        rec.label = `demo page ${t.name}`;
+        const page = await context.newPage();
+        await page.goto(`${t.origin}/demo`);
+        const items = await page.evaluate(() => window.plexgateDemo.ready);
+        await page.evaluate(() => window.plexgateDemo.play('101', 'hls'));
+        await page.waitForFunction(() => window.plexgateDemo.video.currentTime > 1, null, { timeout: 20000 });
+        const proof = await page.evaluate(() => window.plexgateDemo.stop());
+        if (proof) rec.expect(proof.url);
+        const verdict = await page.evaluate(() => document.getElementById('verdict').textContent);
+        check(`demo page at ${t.origin}: lists ${items} item(s), plays, revokes, "Plex token seen: nowhere"`,
+          items >= 1 && proof && proof.status === 403 && verdict === 'Plex token seen: nowhere', `${JSON.stringify(proof)} ${verdict}`);
+        await page.close();
+      });
+    }
+  }
   for (const t of targets) check(`ttff ${t.name}: every format played ${o.reps}×`,
     formats.every((fm) => result.ttff[t.name]?.[fm]?.samplesMs.length === o.reps), JSON.stringify(result.ttff[t.name] ?? {}));
 }
