@@ -85,6 +85,8 @@ export async function runFull(context, rec, result, o) {
     check('logout revokes the facade ticket: 403 ticket_revoked', status === 200 && after.status === 403 && after.code === 'ticket_revoked',
       `logout ${status}, then ${JSON.stringify(after)}`);
   });
+  // Non-fatal player errors (hls.js ERROR events with fatal=false), for the report.
+  result.playerWarnings = [...new Set(await ev(() => window.suite.warnings))];
   await rec.settle();
   for (const p of Object.values(result.playbacks)) Object.assign(p, rec.stats(p.label));
 }
