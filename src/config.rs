@@ -35,6 +35,27 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[demo]`: which Plex the `demo` command talks to.
     pub demo: DemoConfig,
+    /// `[plex]`: how plexgate talks to Plex Media Servers for `/api/plex`.
+    pub plex: PlexConfig,
+    /// `[image]`: the image proxy's host allowlist.
+    pub image: ImageConfig,
+}
+
+/// `[plex]` keys.
+#[derive(Debug, Clone)]
+pub struct PlexConfig {
+    /// At most one same-state timeline report per item and browser session reaches PMS per
+    /// this interval; state changes are sent at once, the newest held position at its end.
+    pub timeline_interval: Duration,
+}
+
+/// `[image]` keys.
+#[derive(Debug, Clone)]
+pub struct ImageConfig {
+    /// Origins `/api/image/proxy` may fetch from: `host` (https), `host:port` or
+    /// `http(s)://host[:port]`. Host names must resolve to public addresses; an IP literal is
+    /// trusted as written.
+    pub proxy_hosts: Vec<String>,
 }
 
 /// `[auth]` keys.
@@ -292,6 +313,8 @@ pub const KEYS: &[&str] = &[
     "metrics.bearer",
     "demo.plex_url",
     "demo.plex_token",
+    "plex.timeline_interval_ms",
+    "image.proxy_hosts",
 ];
 
 const SECRET_KEYS: &[&str] = &["storage.secret_key", "demo.plex_token", "metrics.bearer"];
@@ -547,6 +570,8 @@ impl Reader {
             });
         }
 
+        let (plex, image) = self.plex_and_images();
+
         Config {
             server: ServerConfig {
                 listen,
@@ -575,7 +600,35 @@ impl Reader {
                 plex_url,
                 plex_token,
             },
+            plex,
+            image,
         }
+    }
+
+    /// `[plex]` and `[image]`.
+    fn plex_and_images(&mut self) -> (PlexConfig, ImageConfig) {
+        let plex = PlexConfig {
+            timeline_interval: Duration::from_millis(self.get_int(
+                "plex.timeline_interval_ms",
+                10_000,
+                100,
+                60_000,
+            )),
+        };
+        let proxy_hosts = self.get_list(
+            "image.proxy_hosts",
+            [
+                "image.tmdb.org",
+                "metadata-static.plex.tv",
+                "images.plex.tv",
+                "plex.tv",
+                "assets.plex.tv",
+            ]
+            .map(String::from)
+            .to_vec(),
+            parse_image_host,
+        );
+        (plex, ImageConfig { proxy_hosts })
     }
 
     fn problem(&mut self, key: &str, origin: &Origin, shown: &str, why: String) {
@@ -784,6 +837,29 @@ fn parse_secret_key(s: &str) -> Result<String, String> {
         return Err(format!("must decode to 32 bytes, not {}", decoded.len()));
     }
     Ok(s.to_string())
+}
+
+/// One `image.proxy_hosts` entry: `host`, `host:port` or `http(s)://host[:port]`, no path.
+fn parse_image_host(s: &str) -> Result<String, String> {
+    let entry = s.trim().trim_end_matches('/');
+    let full = if entry.contains("://") {
+        entry.to_string()
+    } else {
+        format!("https://{entry}")
+    };
+    match url::Url::parse(&full) {
+        Ok(u)
+            if matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some()
+                && u.username().is_empty()
+                && u.password().is_none()
+                && u.path() == "/"
+                && u.query().is_none() =>
+        {
+            Ok(entry.to_string())
+        }
+        _ => Err("is not a host, host:port or http(s)://host[:port]".to_string()),
+    }
 }
 
 #[cfg(test)]

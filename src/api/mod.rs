@@ -5,11 +5,20 @@
 //! error into [`crate::http::ApiError`] lives in [`errors`].
 
 pub mod auth;
+pub mod cache_admin;
 pub mod demo_page;
 pub mod errors;
 pub mod health;
+pub mod image;
+pub mod image_codec;
+pub mod image_fetch;
 pub mod login;
 pub mod metrics;
+pub mod plex;
+pub mod plex_home;
+pub mod plex_library;
+pub mod plex_ratings;
+pub mod plex_writes;
 pub mod proxy;
 pub mod servers;
 pub mod state;
@@ -61,4 +70,72 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(Method::PUT, "/api/plex/proxy/{*rest}", proxy::proxy)
         .route(Method::POST, "/api/plex/proxy/{*rest}", proxy::proxy)
         .route(Method::DELETE, "/api/plex/proxy/{*rest}", proxy::proxy)
+        // Plex reads and writes for the signed-in user's current server (cached per user).
+        .route(Method::GET, "/api/plex/libraries", plex_library::libraries)
+        .route(
+            Method::GET,
+            "/api/plex/library/{id}/all",
+            plex_library::library_all,
+        )
+        .route(
+            Method::GET,
+            "/api/plex/library/{id}/{directory}",
+            plex_library::library_secondary,
+        )
+        .route(Method::GET, "/api/plex/dir/{*rest}", plex_library::dir)
+        .route(
+            Method::GET,
+            "/api/plex/metadata/{id}",
+            plex_library::metadata,
+        )
+        .route(Method::GET, "/api/plex/search", plex_library::search)
+        .route(
+            Method::GET,
+            "/api/plex/findByGuid",
+            plex_library::find_by_guid,
+        )
+        .route(Method::GET, "/api/plex/ondeck", plex_home::on_deck)
+        .route(
+            Method::GET,
+            "/api/plex/continue",
+            plex_home::continue_watching,
+        )
+        .route(Method::GET, "/api/plex/recent", plex_home::recent)
+        .route(Method::GET, "/api/plex/test", plex_home::test)
+        .route(
+            Method::GET,
+            "/api/plex/ratings/{ratingKey}",
+            plex_ratings::ratings,
+        )
+        .route(Method::POST, "/api/plex/progress", plex_writes::progress)
+        .route(Method::POST, "/api/plex/scrobble", plex_writes::scrobble)
+        .route(Method::POST, "/api/plex/rate", plex_writes::rate)
+        .route(
+            Method::PUT,
+            "/api/plex/parts/{id}",
+            plex_writes::select_streams,
+        )
+        .route(
+            Method::POST,
+            "/api/plex/transcode/decision",
+            plex_writes::decision,
+        )
+        .route(Method::GET, "/api/plex/{*rest}", plex::not_found)
+        .route(Method::POST, "/api/plex/{*rest}", plex::not_found)
+        .route(Method::PUT, "/api/plex/{*rest}", plex::not_found)
+        .route(Method::DELETE, "/api/plex/{*rest}", plex::not_found)
+        // Images and the caller's own cache entries.
+        .route(Method::GET, "/api/image/plex", image::plex)
+        .route(Method::GET, "/api/image/proxy", image::proxy)
+        .route(Method::GET, "/api/image/cache/stats", image::cache_stats)
+        .route(Method::DELETE, "/api/image/cache", image::cache_clean)
+        .route(Method::GET, "/api/cache/stats", cache_admin::stats)
+        .route(Method::GET, "/api/cache/keys", cache_admin::keys)
+        .route(Method::GET, "/api/cache/get", cache_admin::get)
+        .route(Method::DELETE, "/api/cache/key", cache_admin::delete_key)
+        .route(Method::POST, "/api/cache/flush", cache_admin::flush)
+        .route(Method::POST, "/api/cache/warm", cache_admin::warm)
+        .route(Method::GET, "/api/cache/config", cache_admin::config)
+        .route(Method::GET, "/api/cache/health", cache_admin::health)
+        .route(Method::POST, "/api/cache/bulk", cache_admin::bulk)
 }

@@ -3,12 +3,15 @@
 //! leak through a logged or echoed URL.
 
 pub mod access;
+pub mod client;
 pub mod connect;
 mod error;
 pub mod identity;
 pub mod identity_headers;
 pub mod plextv;
+pub mod ratings;
 pub mod sync;
+pub mod timeline;
 pub mod transcoder;
 
 pub use access::{AccessError, ServerAccess, ServerDirectory};
