@@ -248,10 +248,11 @@ pub fn nginx(upstream: SocketAddr, tls: &Tls, dir: &Path) -> Proxy {
         site = substitute(&site, &from, &to, file);
     }
     std::fs::write(dir.join("site.conf"), site).unwrap();
-    // The main configuration a distribution would provide, kept inside `dir`.
+    // The main configuration a distribution would provide, kept inside `dir`. One process
+    // (no master/worker split), so killing the child leaves no orphaned workers behind.
     let d = dir.display();
     let main = format!(
-        "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
+        "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
          events {{ worker_connections 512; }}\n\
          http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/client_body;\n\
          proxy_temp_path {d}/proxy_temp;\n  fastcgi_temp_path {d}/fastcgi_temp;\n\
