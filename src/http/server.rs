@@ -101,7 +101,11 @@ where
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout);
+        .header_read_timeout(options.header_read_timeout)
+        // hyper queues up to ~400 KiB per connection by default before it stops polling the
+        // body; with a slow player and a fast Plex that is memory held per stream for nothing.
+        // 64 KiB still fits any request head and keeps streams to a few frames in flight.
+        .max_buf_size(64 * 1024);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
 
