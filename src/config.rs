@@ -39,6 +39,74 @@ pub struct Config {
     pub plex: PlexConfig,
     /// `[image]`: the image proxy's host allowlist.
     pub image: ImageConfig,
+    /// `[tmdb]`: TMDB base URL, default key and the shared rate limit.
+    pub tmdb: TmdbConfig,
+    /// `[trakt]`: Trakt base URL and OAuth application.
+    pub trakt: TraktConfig,
+    /// `[discover]`: Plex's cloud providers (watchlist, matching, VOD ratings).
+    pub discover: DiscoverConfig,
+}
+
+/// `[tmdb]` keys.
+#[derive(Clone)]
+pub struct TmdbConfig {
+    /// TMDB v3 API base, e.g. `https://api.themoviedb.org/3`.
+    pub url: String,
+    /// The key used when a user has not saved their own (a v3 key, or a v4 read token).
+    pub default_key: Option<String>,
+    /// Upstream requests allowed per [`TmdbConfig::rate_limit_window`], across all users.
+    pub rate_limit_requests: u32,
+    /// The sliding window of the rate limit.
+    pub rate_limit_window: Duration,
+}
+
+impl fmt::Debug for TmdbConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TmdbConfig")
+            .field("url", &self.url)
+            .field(
+                "default_key",
+                &self.default_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("rate_limit_requests", &self.rate_limit_requests)
+            .field("rate_limit_window", &self.rate_limit_window)
+            .finish()
+    }
+}
+
+/// `[trakt]` keys.
+#[derive(Clone)]
+pub struct TraktConfig {
+    /// Trakt API base, e.g. `https://api.trakt.tv`.
+    pub url: String,
+    /// The OAuth application's client id (sent as `trakt-api-key`).
+    pub client_id: Option<String>,
+    /// The OAuth application's client secret.
+    pub client_secret: Option<String>,
+}
+
+impl fmt::Debug for TraktConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TraktConfig")
+            .field("url", &self.url)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+/// `[discover]` keys.
+#[derive(Debug, Clone)]
+pub struct DiscoverConfig {
+    /// Discover provider (watchlist list and writes).
+    pub url: String,
+    /// Metadata provider (matching tmdb/imdb/tvdb ids to Discover ids).
+    pub metadata_url: String,
+    /// VOD provider (ratings of online-catalogue items).
+    pub vod_url: String,
 }
 
 /// `[plex]` keys.
@@ -315,9 +383,25 @@ pub const KEYS: &[&str] = &[
     "demo.plex_token",
     "plex.timeline_interval_ms",
     "image.proxy_hosts",
+    "tmdb.url",
+    "tmdb.default_key",
+    "tmdb.rate_limit_requests",
+    "tmdb.rate_limit_window_ms",
+    "trakt.url",
+    "trakt.client_id",
+    "trakt.client_secret",
+    "discover.url",
+    "discover.metadata_url",
+    "discover.vod_url",
 ];
 
-const SECRET_KEYS: &[&str] = &["storage.secret_key", "demo.plex_token", "metrics.bearer"];
+const SECRET_KEYS: &[&str] = &[
+    "storage.secret_key",
+    "demo.plex_token",
+    "metrics.bearer",
+    "tmdb.default_key",
+    "trakt.client_secret",
+];
 
 /// The environment variable that overrides `key` (`server.listen` → `PLEXGATE_SERVER_LISTEN`).
 pub fn env_name(key: &str) -> String {
@@ -569,6 +653,7 @@ impl Reader {
                 message: format!("must be set together with {present}"),
             });
         }
+        let (tmdb, trakt, discover) = self.external_services();
 
         let (plex, image) = self.plex_and_images();
 
@@ -602,7 +687,71 @@ impl Reader {
             },
             plex,
             image,
+            tmdb,
+            trakt,
+            discover,
         }
+    }
+
+    /// `[tmdb]`, `[trakt]` and `[discover]`.
+    fn external_services(&mut self) -> (TmdbConfig, TraktConfig, DiscoverConfig) {
+        let base_url = |s: &str| parse_http_url(s).map(|u| u.trim_end_matches('/').to_string());
+        let credential = |s: &str| {
+            if s.is_empty() || s.len() > 1024 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+                Err("must be 1-1024 visible ASCII characters".to_string())
+            } else {
+                Ok(s.to_string())
+            }
+        };
+        let tmdb = TmdbConfig {
+            url: self.get(
+                "tmdb.url",
+                "https://api.themoviedb.org/3".to_string(),
+                base_url,
+            ),
+            default_key: self.get_opt("tmdb.default_key", credential),
+            rate_limit_requests: self.get_int("tmdb.rate_limit_requests", 40, 1, 10_000) as u32,
+            rate_limit_window: Duration::from_millis(self.get_int(
+                "tmdb.rate_limit_window_ms",
+                10_000,
+                100,
+                3_600_000,
+            )),
+        };
+        let trakt = TraktConfig {
+            url: self.get("trakt.url", "https://api.trakt.tv".to_string(), base_url),
+            client_id: self.get_opt("trakt.client_id", credential),
+            client_secret: self.get_opt("trakt.client_secret", credential),
+        };
+        if trakt.client_id.is_some() != trakt.client_secret.is_some() {
+            let (missing, present) = if trakt.client_id.is_some() {
+                ("trakt.client_secret", "trakt.client_id")
+            } else {
+                ("trakt.client_id", "trakt.client_secret")
+            };
+            self.problems.push(Problem {
+                key: missing.to_string(),
+                message: format!("must be set together with {present}"),
+            });
+        }
+        let discover = DiscoverConfig {
+            url: self.get(
+                "discover.url",
+                "https://discover.provider.plex.tv".to_string(),
+                base_url,
+            ),
+            metadata_url: self.get(
+                "discover.metadata_url",
+                "https://metadata.provider.plex.tv".to_string(),
+                base_url,
+            ),
+            vod_url: self.get(
+                "discover.vod_url",
+                "https://vod.provider.plex.tv".to_string(),
+                base_url,
+            ),
+        };
+        (tmdb, trakt, discover)
     }
 
     /// `[plex]` and `[image]`.

@@ -28,4 +28,6 @@ pub mod logging;
 pub mod metrics;
 pub mod plex;
 pub mod stream;
+pub mod tmdb;
+pub mod trakt;
 pub mod util;

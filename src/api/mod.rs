@@ -19,10 +19,13 @@ pub mod plex_home;
 pub mod plex_library;
 pub mod plex_ratings;
 pub mod plex_writes;
+pub mod plextv;
 pub mod proxy;
 pub mod servers;
 pub mod state;
 pub mod stream;
+pub mod tmdb;
+pub mod trakt;
 
 use http::Method;
 
@@ -138,4 +141,86 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(Method::GET, "/api/cache/config", cache_admin::config)
         .route(Method::GET, "/api/cache/health", cache_admin::health)
         .route(Method::POST, "/api/cache/bulk", cache_admin::bulk)
+        // plex.tv Discover watchlist (account token, server-side only).
+        .route(Method::GET, "/api/plextv/watchlist", plextv::watchlist)
+        .route(Method::PUT, "/api/plextv/watchlist/{id}", plextv::add)
+        .route(Method::DELETE, "/api/plextv/watchlist/{id}", plextv::remove)
+        // TMDB: key, shared rate-limit queue and cache server-side.
+        .route(
+            Method::GET,
+            "/api/tmdb/trending/{media}/{window}",
+            tmdb::trending,
+        )
+        .route(Method::GET, "/api/tmdb/search/{kind}", tmdb::search)
+        .route(Method::GET, "/api/tmdb/discover/{kind}", tmdb::discover)
+        .route(Method::GET, "/api/tmdb/movie/popular", tmdb::movie_popular)
+        .route(
+            Method::GET,
+            "/api/tmdb/movie/upcoming",
+            tmdb::movie_upcoming,
+        )
+        .route(Method::GET, "/api/tmdb/tv/popular", tmdb::tv_popular)
+        .route(Method::GET, "/api/tmdb/{media}/{id}", tmdb::details)
+        .route(
+            Method::GET,
+            "/api/tmdb/{media}/{id}/{sub}",
+            tmdb::sub_resource,
+        )
+        .route(Method::POST, "/api/tmdb/validate-key", tmdb::validate_key)
+        .route(Method::GET, "/api/tmdb/key-info", tmdb::key_info)
+        .route(Method::DELETE, "/api/tmdb/key", tmdb::delete_key)
+        .route(Method::GET, "/api/tmdb/usage", tmdb::usage)
+        // Trakt: charts, device-code sign-in, the user's data (tokens stay server-side).
+        .route(Method::GET, "/api/trakt/trending/{media}", trakt::trending)
+        .route(Method::GET, "/api/trakt/popular/{media}", trakt::popular)
+        .route(
+            Method::GET,
+            "/api/trakt/{media}/watched/{period}",
+            trakt::watched,
+        )
+        .route(
+            Method::GET,
+            "/api/trakt/{media}/anticipated",
+            trakt::anticipated,
+        )
+        .route(
+            Method::POST,
+            "/api/trakt/oauth/device/code",
+            trakt::device_code,
+        )
+        .route(
+            Method::POST,
+            "/api/trakt/oauth/device/token",
+            trakt::device_token,
+        )
+        .route(Method::POST, "/api/trakt/oauth/token", trakt::refresh)
+        .route(Method::POST, "/api/trakt/oauth/revoke", trakt::revoke)
+        .route(
+            Method::GET,
+            "/api/trakt/recommendations/{media}",
+            trakt::recommendations,
+        )
+        .route(Method::GET, "/api/trakt/users/me", trakt::me)
+        .route(
+            Method::GET,
+            "/api/trakt/users/me/watchlist",
+            trakt::watchlist,
+        )
+        .route(
+            Method::GET,
+            "/api/trakt/users/me/watchlist/{media}",
+            trakt::watchlist,
+        )
+        .route(Method::GET, "/api/trakt/users/me/history", trakt::history)
+        .route(
+            Method::GET,
+            "/api/trakt/users/me/history/{media}",
+            trakt::history,
+        )
+        .route(Method::POST, "/api/trakt/watchlist", trakt::watchlist_add)
+        .route(
+            Method::POST,
+            "/api/trakt/watchlist/remove",
+            trakt::watchlist_remove,
+        )
 }

@@ -48,6 +48,12 @@ pub struct Parts {
     pub plextv: PlexTv,
     /// Response caches.
     pub caches: Caches,
+    /// TMDB client, key choice and rate-limit queue.
+    pub tmdb: crate::tmdb::Tmdb,
+    /// Trakt client and token keeper.
+    pub trakt: crate::trakt::Trakt,
+    /// Plex's cloud providers (watchlist, matching, VOD), with the account token.
+    pub discover: crate::plex::discover::Discover,
     /// Per-IP limit on the PIN routes.
     pub pin_limiter: KeyedLimiter<std::net::IpAddr>,
     /// Whether this process runs `plexgate demo` (enables demo-only routes).
@@ -129,6 +135,21 @@ impl AppState {
     /// Response caches.
     pub fn caches(&self) -> &Caches {
         &self.0.caches
+    }
+
+    /// TMDB.
+    pub fn tmdb(&self) -> &crate::tmdb::Tmdb {
+        &self.0.tmdb
+    }
+
+    /// Trakt.
+    pub fn trakt(&self) -> &crate::trakt::Trakt {
+        &self.0.trakt
+    }
+
+    /// Plex's cloud providers.
+    pub fn discover(&self) -> &crate::plex::discover::Discover {
+        &self.0.discover
     }
 
     /// The PIN routes' per-IP limiter.

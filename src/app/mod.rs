@@ -167,10 +167,38 @@ pub async fn build_state_for(config: Config, demo_mode: bool) -> Result<AppState
         keepalive: config.stream.keepalive_interval,
     })
     .await?;
+    let caches = crate::cache::Caches::new(config.cache.max_mb);
+    let tmdb = crate::tmdb::Tmdb::new(
+        &config.tmdb,
+        crate::tmdb::TmdbDeps {
+            client: upstream.clone(),
+            cache: caches.tmdb.clone(),
+            db: db.clone(),
+            secrets: secrets.clone(),
+            // Queue for at most half the handler deadline, so a queued request is answered
+            // (503 with Retry-After) rather than cut off by the request timeout.
+            max_queue_wait: config.server.request_timeout / 2,
+        },
+    )
+    .map_err(StartupError::Client)?;
+    let trakt = crate::trakt::Trakt::new(
+        &config.trakt,
+        crate::trakt::TraktDeps {
+            client: upstream.clone(),
+            cache: caches.trakt.clone(),
+            db: db.clone(),
+            secrets: secrets.clone(),
+        },
+    );
+    let discover =
+        crate::plex::discover::Discover::new(upstream.clone(), &config.discover, identity.clone());
     Ok(AppState::new(Parts {
         tickets: TicketKeys::derive(&master, config.stream.ticket_key_id),
         logins: LoginSessions::new(db.clone(), &master),
-        caches: crate::cache::Caches::new(config.cache.max_mb),
+        caches,
+        tmdb,
+        trakt,
+        discover,
         plextv: PlexTv::new(upstream.clone(), &config.plextv.url, &config.plextv.app_url),
         pin_limiter: KeyedLimiter::new(
             config.auth.pin_requests_per_minute,

@@ -22,6 +22,7 @@ pub mod revocations;
 mod secrets;
 pub mod servers;
 pub mod sessions;
+pub mod user_settings;
 pub mod users;
 
 pub use error::DbError;

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod client;
 pub mod connect;
+pub mod discover;
 mod error;
 pub mod identity;
 pub mod identity_headers;

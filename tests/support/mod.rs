@@ -4,8 +4,12 @@
 
 pub mod browser;
 pub mod canary;
+pub mod fake_discover;
 pub mod fake_plextv;
+pub mod fake_tmdb;
+pub mod fake_trakt;
 pub mod odd_plex;
+pub mod services;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,0 +1,526 @@
+//! Trakt: public charts (cached), the device-code sign-in, and the signed-in user's Trakt data,
+//! with the OAuth tokens kept server-side.
+//!
+//! Why it exists: the Express backend handed the browser the user's Trakt access and refresh
+//! tokens and shipped the OAuth client secret in its source. Here the client id and secret come
+//! from configuration, tokens are sealed in SQLite (`user_settings.trakt_tokens`), refreshed
+//! before they expire (one refresh at a time per user: Trakt refresh tokens are single-use), and
+//! the browser only ever sees placeholders ([`tokens::PLACEHOLDER`]).
+//!
+//! What must never happen: the client secret, an access or refresh token in a response, an
+//! error or a log line (reqwest errors are reduced to their kind, bodies sent to Trakt are never
+//! logged); a device code polled by a user it was not issued to.
+
+pub mod device;
+pub mod tokens;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::cache::{Bucket, Entry, Hit};
+use crate::config::TraktConfig;
+use crate::crypto::SecretBox;
+use crate::db::{self, Db, DbError};
+use device::DeviceCodes;
+pub use tokens::TokenSet;
+
+const TIMEOUT: Duration = Duration::from_secs(15);
+const MAX_BODY: usize = 16 << 20;
+/// Refresh when the access token has less than this left.
+pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+/// How long public charts are cached.
+pub const CHART_TTL: Duration = Duration::from_secs(1800);
+/// The redirect URI Trakt expects for device-code and out-of-band apps.
+const OOB_REDIRECT: &str = "urn:ietf:wg:oauth:2.0:oob";
+
+/// What went wrong with Trakt. Messages carry no token, secret or URL.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TraktError {
+    /// No client id/secret configured.
+    #[error("Trakt is not configured on this server")]
+    NotConfigured,
+    /// The user has not connected Trakt, or Trakt no longer accepts their token.
+    #[error("Trakt is not connected for this account")]
+    NotAuthenticated,
+    /// Trakt answered 429.
+    #[error("Trakt is rate limiting requests")]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// Trakt has no such resource.
+    #[error("Trakt has no such resource")]
+    NotFound,
+    /// Trakt refused the request (400/422).
+    #[error("Trakt refused the request (HTTP {status})")]
+    Rejected {
+        /// The status.
+        status: u16,
+    },
+    /// A Trakt account limit was reached (420, e.g. a full watchlist).
+    #[error("a Trakt account limit was reached")]
+    LimitExceeded,
+    /// No answer in time.
+    #[error("Trakt did not answer in time")]
+    Timeout,
+    /// Connection failed.
+    #[error("Trakt is unreachable")]
+    Unreachable,
+    /// Unexpected status.
+    #[error("Trakt answered HTTP {status}")]
+    Upstream {
+        /// The status.
+        status: u16,
+    },
+    /// Not JSON.
+    #[error("Trakt sent a response that is not JSON")]
+    BadBody,
+    /// Stored tokens could not be read or written.
+    #[error("the stored Trakt tokens could not be used: {0}")]
+    Storage(Arc<DbError>),
+}
+
+impl From<DbError> for TraktError {
+    fn from(e: DbError) -> Self {
+        TraktError::Storage(Arc::new(e))
+    }
+}
+
+/// What one poll of the device token endpoint came to.
+#[derive(Debug)]
+pub enum DevicePoll {
+    /// Approved; the tokens are stored.
+    Connected(TokenSet),
+    /// Not (yet): Trakt's error code (`authorization_pending`, `slow_down`, `expired_token`,
+    /// `access_denied`, `invalid_grant`, `server_error`, …) and a description.
+    NotYet(&'static str, &'static str),
+}
+
+#[derive(Clone)]
+struct Credentials {
+    client_id: String,
+    client_secret: String,
+}
+
+/// The Trakt client; cheap to clone.
+#[derive(Clone)]
+pub struct Trakt(Arc<Inner>);
+
+struct Inner {
+    client: reqwest::Client,
+    base: String,
+    credentials: Option<Credentials>,
+    cache: Bucket,
+    db: Db,
+    secrets: SecretBox,
+    devices: DeviceCodes,
+    refresh_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl fmt::Debug for Trakt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Trakt")
+            .field("base", &self.0.base)
+            .field("configured", &self.0.credentials.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Wiring for [`Trakt::new`].
+#[derive(Debug)]
+pub struct TraktDeps {
+    /// The shared upstream client.
+    pub client: reqwest::Client,
+    /// The `trakt` cache bucket.
+    pub cache: Bucket,
+    /// Storage (sealed tokens).
+    pub db: Db,
+    /// Seals and opens tokens.
+    pub secrets: SecretBox,
+}
+
+fn map_send_error(e: reqwest::Error) -> TraktError {
+    // reqwest's Display names the URL; keep only the kind.
+    if e.is_timeout() {
+        TraktError::Timeout
+    } else {
+        TraktError::Unreachable
+    }
+}
+
+impl Trakt {
+    /// A client for `config`; without both credentials every call is [`TraktError::NotConfigured`].
+    pub fn new(config: &TraktConfig, deps: TraktDeps) -> Trakt {
+        let credentials = match (&config.client_id, &config.client_secret) {
+            (Some(id), Some(secret)) => Some(Credentials {
+                client_id: id.clone(),
+                client_secret: secret.clone(),
+            }),
+            _ => None,
+        };
+        Trakt(Arc::new(Inner {
+            client: deps.client,
+            base: config.url.trim_end_matches('/').to_string(),
+            credentials,
+            cache: deps.cache,
+            db: deps.db,
+            secrets: deps.secrets,
+            devices: DeviceCodes::default(),
+            refresh_locks: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// Whether a client id and secret are configured.
+    pub fn is_configured(&self) -> bool {
+        self.0.credentials.is_some()
+    }
+
+    fn credentials(&self) -> Result<&Credentials, TraktError> {
+        self.0.credentials.as_ref().ok_or(TraktError::NotConfigured)
+    }
+
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: Option<&str>,
+    ) -> Result<reqwest::RequestBuilder, TraktError> {
+        let creds = self.credentials()?;
+        let mut req = self
+            .0
+            .client
+            .request(method, format!("{}{path}", self.0.base))
+            .header("trakt-api-version", "2")
+            .header("trakt-api-key", &creds.client_id)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, "application/json")
+            .timeout(TIMEOUT);
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        Ok(req)
+    }
+
+    /// Sends and returns `(status, body)` for any status; only transport failures are errors.
+    async fn exchange(
+        req: reqwest::RequestBuilder,
+    ) -> Result<(u16, Option<u64>, Bytes), TraktError> {
+        let resp = req.send().await.map_err(map_send_error)?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(TraktError::BadBody);
+        }
+        let body = resp.bytes().await.map_err(map_send_error)?;
+        if body.len() > MAX_BODY {
+            return Err(TraktError::BadBody);
+        }
+        Ok((status, retry_after, body))
+    }
+
+    /// A JSON 2xx body, or the error its status stands for.
+    fn accept(status: u16, retry_after: Option<u64>, body: Bytes) -> Result<Bytes, TraktError> {
+        match status {
+            200..=299 => {
+                if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
+                    return Err(TraktError::BadBody);
+                }
+                Ok(body)
+            }
+            401 | 403 => Err(TraktError::NotAuthenticated),
+            404 => Err(TraktError::NotFound),
+            420 => Err(TraktError::LimitExceeded),
+            429 => Err(TraktError::RateLimited {
+                retry_after: retry_after.unwrap_or(10).clamp(1, 3600),
+            }),
+            400 | 409 | 412 | 422 => Err(TraktError::Rejected { status }),
+            s => Err(TraktError::Upstream { status: s }),
+        }
+    }
+
+    /// A public chart (`/movies/trending?limit=20`, …), cached for [`CHART_TTL`] under
+    /// `cache_key`. `path` must already be validated.
+    pub async fn chart(&self, path: &str, cache_key: String) -> Result<(Entry, Hit), TraktError> {
+        let req = self.request(reqwest::Method::GET, path, None)?;
+        self.0
+            .cache
+            .get_or_fetch(cache_key, || async move {
+                let (status, retry_after, body) = Self::exchange(req).await?;
+                tracing::debug!(status, "Trakt chart answered");
+                Self::accept(status, retry_after, body).map(|b| Entry::json(b, CHART_TTL))
+            })
+            .await
+            .map_err(|shared| (*shared).clone())
+    }
+
+    /// `GET` a user resource with the user's (fresh) token.
+    pub async fn user_get(&self, user_id: i64, path: &str) -> Result<Bytes, TraktError> {
+        let token = self.access_token(user_id).await?;
+        let (status, retry_after, body) =
+            Self::exchange(self.request(reqwest::Method::GET, path, Some(&token))?).await?;
+        tracing::debug!(user_id, status, "Trakt user call answered");
+        Self::accept(status, retry_after, body)
+    }
+
+    /// `POST` a JSON document to a user resource (`/sync/watchlist`, …).
+    pub async fn user_post(
+        &self,
+        user_id: i64,
+        path: &str,
+        body: &Value,
+    ) -> Result<Bytes, TraktError> {
+        let token = self.access_token(user_id).await?;
+        let req = self
+            .request(reqwest::Method::POST, path, Some(&token))?
+            .body(body.to_string());
+        let (status, retry_after, body) = Self::exchange(req).await?;
+        tracing::debug!(user_id, status, "Trakt user write answered");
+        Self::accept(status, retry_after, body)
+    }
+
+    /// `POST /oauth/device/code`: Trakt's answer unchanged, its device code bound to `user_id`.
+    pub async fn device_code(&self, user_id: i64) -> Result<Bytes, TraktError> {
+        let creds = self.credentials()?;
+        let req = self
+            .request(reqwest::Method::POST, "/oauth/device/code", None)?
+            .body(json!({"client_id": creds.client_id}).to_string());
+        let (status, retry_after, body) = Self::exchange(req).await?;
+        let body = Self::accept(status, retry_after, body)?;
+        let parsed: Value = serde_json::from_slice(&body).map_err(|_| TraktError::BadBody)?;
+        let code = parsed
+            .get("device_code")
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty())
+            .ok_or(TraktError::BadBody)?;
+        let lifetime = parsed
+            .get("expires_in")
+            .and_then(Value::as_u64)
+            .unwrap_or(600)
+            .clamp(1, 3600);
+        self.0
+            .devices
+            .bind(code, user_id, Duration::from_secs(lifetime));
+        Ok(body)
+    }
+
+    /// One poll of `POST /oauth/device/token` for `code`; on approval the tokens are sealed and
+    /// stored for `user_id`.
+    pub async fn device_token(&self, user_id: i64, code: &str) -> Result<DevicePoll, TraktError> {
+        let creds = self.credentials()?.clone();
+        if code.is_empty() || !self.0.devices.is_bound_to(code, user_id) {
+            return Ok(DevicePoll::NotYet(
+                "invalid_grant",
+                "this device code was not issued to this session; start the Trakt sign-in again",
+            ));
+        }
+        let req = self
+            .request(reqwest::Method::POST, "/oauth/device/token", None)?
+            .body(
+                json!({"code": code, "client_id": creds.client_id, "client_secret": creds.client_secret})
+                    .to_string(),
+            );
+        let (status, _, body) = Self::exchange(req).await?;
+        if (200..=299).contains(&status) {
+            let tokens =
+                TokenSet::from_trakt(&body, crate::util::unix_now()).ok_or(TraktError::BadBody)?;
+            self.store(user_id, &tokens).await?;
+            self.0.devices.release(code);
+            tracing::info!(user_id, "Trakt connected");
+            return Ok(DevicePoll::Connected(tokens));
+        }
+        // Trakt answers the device grant with bare statuses; newer deployments add an RFC 8628
+        // `error` code. Either way the browser gets one of the standard codes.
+        let named = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned));
+        let code_name = match named.as_deref() {
+            Some("authorization_pending") => "authorization_pending",
+            Some("slow_down") => "slow_down",
+            Some("expired_token") => "expired_token",
+            Some("access_denied") => "access_denied",
+            Some("invalid_grant") => "invalid_grant",
+            Some("invalid_client") => "invalid_client",
+            _ => match status {
+                400 => "authorization_pending",
+                404 | 409 => "invalid_grant",
+                410 => "expired_token",
+                418 => "access_denied",
+                429 => "slow_down",
+                401 | 403 => "invalid_client",
+                _ => "server_error",
+            },
+        };
+        let description = match code_name {
+            "authorization_pending" => "waiting for the code to be approved on trakt.tv",
+            "slow_down" => "polling too fast; wait longer between polls",
+            "expired_token" => "the code expired; start the Trakt sign-in again",
+            "access_denied" => "the sign-in was denied on trakt.tv",
+            "invalid_grant" => "the code is unknown or was already used",
+            "invalid_client" => "Trakt refused this server's application credentials",
+            _ => "Trakt could not be asked; plexgate will retry on the next poll",
+        };
+        if matches!(
+            code_name,
+            "expired_token" | "access_denied" | "invalid_grant"
+        ) {
+            self.0.devices.release(code);
+        }
+        Ok(DevicePoll::NotYet(code_name, description))
+    }
+
+    fn refresh_lock(&self, user_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+        self.0
+            .refresh_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(user_id)
+            .or_default()
+            .clone()
+    }
+
+    /// The user's stored tokens, if connected.
+    pub async fn stored(&self, user_id: i64) -> Result<Option<TokenSet>, TraktError> {
+        let secrets = self.0.secrets.clone();
+        let json = self
+            .0
+            .db
+            .read(move |c| db::user_settings::trakt_tokens(c, user_id, &secrets))
+            .await?;
+        Ok(json.and_then(|j| serde_json::from_str::<TokenSet>(&j).ok()))
+    }
+
+    async fn store(&self, user_id: i64, tokens: &TokenSet) -> Result<(), TraktError> {
+        let secrets = self.0.secrets.clone();
+        let json = serde_json::to_string(tokens).map_err(|_| TraktError::BadBody)?;
+        self.0
+            .db
+            .write(move |c| {
+                db::user_settings::set_trakt_tokens(
+                    c,
+                    user_id,
+                    &json,
+                    &secrets,
+                    crate::util::unix_now(),
+                )
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn forget(&self, user_id: i64) -> Result<bool, TraktError> {
+        Ok(self
+            .0
+            .db
+            .write(move |c| {
+                db::user_settings::clear_trakt_tokens(c, user_id, crate::util::unix_now())
+            })
+            .await?)
+    }
+
+    /// The user's token set, refreshed first when it expires within [`REFRESH_MARGIN`].
+    /// Concurrent callers for one user wait for a single refresh.
+    pub async fn fresh_tokens(&self, user_id: i64) -> Result<TokenSet, TraktError> {
+        let lock = self.refresh_lock(user_id);
+        let _one_at_a_time = lock.lock().await;
+        let tokens = self
+            .stored(user_id)
+            .await?
+            .ok_or(TraktError::NotAuthenticated)?;
+        let now = crate::util::unix_now();
+        let margin = REFRESH_MARGIN.as_secs() as i64;
+        if tokens.expires_at() - now > margin {
+            return Ok(tokens);
+        }
+        let still_valid = tokens.expires_at() > now;
+        let Some(refresh_token) = tokens.refresh_token.clone() else {
+            return if still_valid {
+                Ok(tokens)
+            } else {
+                Err(TraktError::NotAuthenticated)
+            };
+        };
+        match self.refresh_grant(&refresh_token).await {
+            Ok(new) => {
+                self.store(user_id, &new).await?;
+                tracing::info!(user_id, "Trakt token refreshed");
+                Ok(new)
+            }
+            Err(TraktError::NotAuthenticated) => {
+                // The refresh token is dead: the user has to connect Trakt again.
+                self.forget(user_id).await?;
+                tracing::warn!(user_id, "Trakt refused the refresh token; disconnected");
+                Err(TraktError::NotAuthenticated)
+            }
+            Err(e) if still_valid => {
+                tracing::warn!(user_id, error = %e, "Trakt token refresh failed; using the current token until it expires");
+                Ok(tokens)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn access_token(&self, user_id: i64) -> Result<String, TraktError> {
+        self.credentials()?;
+        Ok(self.fresh_tokens(user_id).await?.access_token)
+    }
+
+    /// `POST /oauth/token` with the refresh grant.
+    async fn refresh_grant(&self, refresh_token: &str) -> Result<TokenSet, TraktError> {
+        let creds = self.credentials()?.clone();
+        let req = self
+            .request(reqwest::Method::POST, "/oauth/token", None)?
+            .body(
+                json!({
+                    "refresh_token": refresh_token,
+                    "client_id": creds.client_id,
+                    "client_secret": creds.client_secret,
+                    "redirect_uri": OOB_REDIRECT,
+                    "grant_type": "refresh_token",
+                })
+                .to_string(),
+            );
+        let (status, retry_after, body) = Self::exchange(req).await?;
+        match status {
+            200..=299 => {
+                TokenSet::from_trakt(&body, crate::util::unix_now()).ok_or(TraktError::BadBody)
+            }
+            // invalid_grant / invalid_client: the refresh token is no good.
+            400 | 401 | 403 => Err(TraktError::NotAuthenticated),
+            _ => Err(Self::accept(status, retry_after, body)
+                .err()
+                .unwrap_or(TraktError::BadBody)),
+        }
+    }
+
+    /// Disconnects: revokes the access token at Trakt (best effort) and forgets the tokens.
+    /// Returns whether tokens were stored.
+    pub async fn disconnect(&self, user_id: i64) -> Result<bool, TraktError> {
+        let creds = self.credentials()?.clone();
+        let lock = self.refresh_lock(user_id);
+        let _one_at_a_time = lock.lock().await;
+        let Some(tokens) = self.stored(user_id).await? else {
+            return Ok(false);
+        };
+        let req = self
+            .request(reqwest::Method::POST, "/oauth/revoke", None)?
+            .body(
+                json!({"token": tokens.access_token, "client_id": creds.client_id, "client_secret": creds.client_secret})
+                    .to_string(),
+            );
+        match Self::exchange(req).await {
+            Ok((status, _, _)) if (200..=299).contains(&status) => {}
+            Ok((status, _, _)) => tracing::warn!(user_id, status, "Trakt did not revoke the token"),
+            Err(e) => tracing::warn!(user_id, error = %e, "Trakt token revoke failed"),
+        }
+        self.forget(user_id).await
+    }
+}
