@@ -135,23 +135,28 @@ async function startAndSeek(page, rec, check, name, media) {
   const st = await ev(() => window.suite.waitTime(3));
   check(`${name}: starts and plays past 3 s`, true, `first frame after ${Math.round(st.firstFrameMs)} ms`);
   const ttffMs = Math.round(st.firstFrameMs);
-  if (media.sidecar) {
-    const c = await ev(() => window.suite.waitCues());
-    check(`${name}: WebVTT sidecar <track> (/library/streams/403 via the facade) delivers cues`, c.activeCues > 0, `"${c.cueText}`);
-  }
+  // Seek at once, before the 2 s forward buffer reaches segment 3.
   const mark = rec.net.length;
   await ev((t) => window.suite.seek(t), SEEK_TO);
   const after = await ev((t) => window.suite.waitTime(t), SEEK_TO + 0.5);
   const fetched = rec.net.slice(mark).filter((e) => MEDIA.test(e.url) && e.label === name);
+  if (media.sidecar) {
+    const c = await ev(() => window.suite.waitCues());
+    check(`${name}: WebVTT sidecar <track> (/library/streams/403 via the facade) delivers cues`, c.activeCues > 0, `"${c.cueText}`);
+  }
   if (media.part) {
     const ranged = rec.net.filter((e) => e.label === name && e.requestHeaders?.range && e.status === 206);
     check(`${name}: seek to 70 % plays on`, after.currentTime > SEEK_TO, `t=${after.currentTime.toFixed(2)}`);
     check(`${name}: Chromium's Range requests get 206 through plexgate`, ranged.length > 0,
       ranged.map((e) => `${e.requestHeaders.range} → ${e.responseHeaders?.['content-range']}`).join(', '));
   } else {
+    // Normally segment 3 is not buffered yet and the seek fetches it; on a slow machine the
+    // player may have fetched it already, and then any later segment request shows the same.
     const hit = fetched.filter((e) => SEGMENT_AT_SEEK.test(e.url));
-    check(`${name}: seek to 70 % lands in segment 3, fetches it and plays on`, hit.length > 0 && after.currentTime > SEEK_TO,
-      `t=${after.currentTime.toFixed(2)}, ${fetched.length} media request(s) after the seek`);
+    const early = rec.net.slice(0, mark).some((e) => e.label === name && SEGMENT_AT_SEEK.test(e.url));
+    check(`${name}: seek to 70 % lands in segment 3, fetches new segments and plays on`,
+      (hit.length > 0 || (early && fetched.length > 0)) && after.currentTime > SEEK_TO,
+      `t=${after.currentTime.toFixed(2)}, ${fetched.length} media request(s) after the seek${hit.length ? ', segment 3 among them' : ''}`);
   }
   return ttffMs;
 }
