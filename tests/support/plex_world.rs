@@ -1,0 +1,156 @@
+#![allow(dead_code)]
+//! A demo Plex with a second (shared) account, plexgate in demo mode in front of it, and helpers
+//! to sign in as either user and to assert what Plex received. Used by the `/api/plex`,
+//! `/api/image` and `/api/cache` suites.
+
+use plexgate::app::demo::Demo;
+use plexgate::demo::{DemoPlex, DemoPlexOptions};
+
+use crate::support::browser::Browser;
+use crate::support::canary::Canary;
+use crate::support::test_config;
+
+/// Bob's token on the shared server (a distinct Plex account with its own watch state).
+pub const BOB_TOKEN: &str = "bob-shared-server-token-7f3a9c";
+
+pub struct PlexWorld {
+    pub demo: Demo,
+    pub plex: DemoPlex,
+    _dir: tempfile::TempDir,
+}
+
+impl PlexWorld {
+    pub async fn start(extra: &[(&str, &str)]) -> PlexWorld {
+        let plex = DemoPlex::start(DemoPlexOptions {
+            shared_user_tokens: vec![BOB_TOKEN.to_string()],
+            ..DemoPlexOptions::default()
+        })
+        .await
+        .expect("demo plex");
+        let dir = tempfile::tempdir().unwrap();
+        let url = plex.url();
+        let mut all: Vec<(&str, &str)> = vec![
+            ("demo.plex_url", url.as_str()),
+            ("demo.plex_token", plex.token()),
+            ("plex.timeline_interval_ms", "400"),
+        ];
+        all.extend_from_slice(extra);
+        let demo = Demo::start(test_config(dir.path(), &all))
+            .await
+            .expect("demo starts");
+        // Start-up asked Plex who it is; tests look only at what their requests caused.
+        plex.clear_requests();
+        PlexWorld {
+            demo,
+            plex,
+            _dir: dir,
+        }
+    }
+
+    pub fn canary(&self) -> Canary {
+        Canary::new(&[self.plex.token(), BOB_TOKEN])
+    }
+
+    /// The demo user (owner of the server).
+    pub async fn alice<'c>(&self, canary: &'c Canary) -> Browser<'c> {
+        let mut b = Browser::new(&self.demo.url(), canary);
+        let login = b.post("/api/auth/demo-login").await;
+        assert_eq!(login.status, 200, "{}", login.text());
+        b
+    }
+
+    /// A second user of the same server, signed in with a cookie.
+    pub async fn bob<'c>(&self, canary: &'c Canary) -> Browser<'c> {
+        let state = self.demo.state().clone();
+        let secrets = state.secrets().clone();
+        let machine = self.plex.machine_identifier().to_string();
+        let uri = self.plex.url();
+        let port = self.plex.addr().port();
+        let bob_id = state
+            .db()
+            .write(move |c| {
+                let u = plexgate::db::users::upsert_user(
+                    c,
+                    &plexgate::db::users::NewUser {
+                        plex_id: 4242,
+                        username: "bob",
+                        email: None,
+                        thumb: None,
+                        title: None,
+                        has_password: false,
+                        subscription: None,
+                        plex_token: "bob-account-token-0000",
+                    },
+                    &secrets,
+                    1,
+                )?;
+                let connections = [plexgate::db::servers::NewConnection {
+                    uri: &uri,
+                    protocol: "http",
+                    address: "127.0.0.1",
+                    port,
+                    local: true,
+                    relay: false,
+                    ipv6: false,
+                }];
+                let s = plexgate::db::servers::upsert_server(
+                    c,
+                    u.id,
+                    &plexgate::db::servers::NewServer {
+                        machine_identifier: &machine,
+                        name: "Shared",
+                        owned: false,
+                        https_required: false,
+                        access_token: BOB_TOKEN,
+                        connections: &connections,
+                    },
+                    &secrets,
+                    1,
+                )?;
+                plexgate::db::servers::set_current_uri(c, u.id, s.id, Some(&uri), 1)?;
+                plexgate::db::servers::set_current_server(c, u.id, Some(s.id), 1)?;
+                Ok(u.id)
+            })
+            .await
+            .unwrap();
+        let (cookie, _) = state.logins().create(bob_id, None, None).await.unwrap();
+        let mut b = Browser::new(&self.demo.url(), canary);
+        b.cookie = Some(format!("plex.sid={cookie}"));
+        b
+    }
+
+    /// Requests Plex received whose path is `path`.
+    pub fn upstream(&self, path: &str) -> Vec<plexgate::demo::RecordedRequest> {
+        self.plex
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .collect()
+    }
+
+    /// Every request plexgate made carried a token as a header only, and plexgate's identity.
+    pub fn assert_upstream_hygiene(&self) {
+        for r in self.plex.requests() {
+            if r.path == "/identity" {
+                continue;
+            }
+            let q = r.query.clone().unwrap_or_default().to_ascii_lowercase();
+            assert!(!q.contains("token"), "token-like query to {}: {q}", r.path);
+            assert!(!q.contains(&self.plex.token().to_ascii_lowercase()));
+            let t = r.header("x-plex-token").unwrap_or("");
+            assert!(
+                t == self.plex.token() || t == BOB_TOKEN,
+                "{} without a server token header",
+                r.path
+            );
+            assert_eq!(r.header("x-plex-product"), Some("plexgate"), "{}", r.path);
+            assert_eq!(
+                r.header("accept")
+                    .map(|a| a.contains("json") || a.contains("image")),
+                Some(true),
+                "{}",
+                r.path
+            );
+        }
+    }
+}
