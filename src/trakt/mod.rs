@@ -454,8 +454,15 @@ impl Trakt {
                 tracing::info!(user_id, "Trakt token refreshed");
                 Ok(new)
             }
+            Err(TraktError::NotAuthenticated) if still_valid => {
+                tracing::warn!(
+                    user_id,
+                    "Trakt refused the refresh token; using the current token until it expires"
+                );
+                Ok(tokens)
+            }
             Err(TraktError::NotAuthenticated) => {
-                // The refresh token is dead: the user has to connect Trakt again.
+                // Expired, and the refresh token is dead: the user has to connect Trakt again.
                 self.forget(user_id).await?;
                 tracing::warn!(user_id, "Trakt refused the refresh token; disconnected");
                 Err(TraktError::NotAuthenticated)

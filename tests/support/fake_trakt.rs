@@ -113,6 +113,13 @@ impl FakeTrakt {
         self.state.lock().unwrap().expires_in = secs;
     }
 
+    /// Marks every refresh token issued so far as used (Trakt refresh tokens are single-use).
+    pub fn burn_refresh_tokens(&self) {
+        for t in self.state.lock().unwrap().issued.iter_mut() {
+            t.refresh_used = true;
+        }
+    }
+
     pub fn seen(&self) -> Vec<Req> {
         self.state.lock().unwrap().seen.clone()
     }
