@@ -843,3 +843,109 @@ async fn scrub_thumbnails_and_photo_transcode_work_through_the_facade() {
     .assert_error(403, "ticket_scope");
     w.assert_upstream_hygiene();
 }
+
+/// A fake VOD provider: one catalogue item with ratings; records the token header it got.
+async fn fake_vod() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>,
+) {
+    use http_body_util::Full;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let log = log.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let log = log.clone();
+                        async move {
+                            let token = req
+                                .headers()
+                                .get("x-plex-token")
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_string);
+                            let path = req.uri().path().to_string();
+                            log.lock().unwrap().push((
+                                format!("{path}?{}", req.uri().query().unwrap_or("")),
+                                token,
+                            ));
+                            let body = if path == "/library/metadata/5d776b59ad5437001f79c6f8" {
+                                json!({"MediaContainer": {"size": 1, "Metadata": [{
+                                "ratingKey": "5d776b59ad5437001f79c6f8", "imdbRatingCount": 650000,
+                                "Rating": [
+                                    {"image": "imdb://image.rating", "value": 8.3, "type": "audience"},
+                                    {"image": "rottentomatoes://image.rating.ripe", "value": 8.7, "type": "critic"}
+                                ]}]}})
+                            .to_string()
+                            } else {
+                                String::new()
+                            };
+                            let status = if body.is_empty() { 404 } else { 200 };
+                            Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .status(status)
+                                    .header("content-type", "application/json")
+                                    .body(Full::new(bytes::Bytes::from(body)))
+                                    .unwrap(),
+                            )
+                        }
+                    },
+                );
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .await;
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn vod_ratings_use_the_account_token_as_a_header() {
+    let (vod, seen) = fake_vod().await;
+    let w = PlexWorld::start(&[("discover.vod_url", vod.as_str())]).await;
+    let state = w.demo.state().clone();
+    let secrets = state.secrets().clone();
+    let account_token = state
+        .db()
+        .read(move |c| {
+            let u = plexgate::db::users::get_user_by_plex_id(c, plexgate::app::demo::DEMO_PLEX_ID)?
+                .expect("demo user");
+            plexgate::db::users::user_plex_token(c, u.id, &secrets)
+        })
+        .await
+        .unwrap();
+    let canary = support::canary::Canary::new(&[w.plex.token(), &account_token]);
+    let mut a = w.alice(&canary).await;
+    let r = a
+        .get("/api/plex/vod/ratings/5d776b59ad5437001f79c6f8")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({"imdb": {"rating": 8.3, "votes": 650000}, "rottenTomatoes": {"critic": 87}})
+    );
+    a.get("/api/plex/vod/ratings/0000000000000000deadbeef")
+        .await
+        .assert_error(404, "plextv_not_found");
+    a.get("/api/plex/vod/ratings/..%2F..%2Fx")
+        .await
+        .assert_error(400, "invalid_id");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "the invalid id never left plexgate");
+    assert!(seen[0].0.contains("includeReviews=1"));
+    assert!(!seen[0].0.to_ascii_lowercase().contains("token"));
+    assert_eq!(seen[0].1.as_deref(), Some(account_token.as_str()));
+    let mut anon = Browser::new(&w.demo.url(), &canary);
+    anon.get_without_cookie("/api/plex/vod/ratings/5d776b59ad5437001f79c6f8")
+        .await
+        .assert_error(401, "unauthorized");
+}

@@ -110,6 +110,11 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/api/plex/ratings/{ratingKey}",
             plex_ratings::ratings,
         )
+        .route(
+            Method::GET,
+            "/api/plex/vod/ratings/{id}",
+            plex_ratings::vod_ratings,
+        )
         .route(Method::POST, "/api/plex/progress", plex_writes::progress)
         .route(Method::POST, "/api/plex/scrobble", plex_writes::scrobble)
         .route(Method::POST, "/api/plex/rate", plex_writes::rate)
