@@ -196,6 +196,18 @@ async fn charts_are_public_cached_and_validated() {
         200,
         "errors are not cached"
     );
+
+    // A client id Trakt does not know is this server's problem, not the user's: 502.
+    let other = TestApp::start(&[
+        ("trakt.url", w.trakt.url.as_str()),
+        ("trakt.client_id", "unknown-client-id-0000"),
+        ("trakt.client_secret", CLIENT_SECRET),
+    ])
+    .await;
+    let mut b = Browser::new(&other.running.url(), &canary);
+    b.get("/api/trakt/popular/movies")
+        .await
+        .assert_error(502, "trakt_unauthorized");
     assert_logs_clean(&log, &canary);
 }
 

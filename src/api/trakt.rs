@@ -35,6 +35,11 @@ impl From<TraktError> for ApiError {
                 "trakt_not_authenticated",
                 "Trakt not authenticated; connect Trakt in Settings",
             ),
+            TraktError::AppRejected => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "trakt_unauthorized",
+                "Trakt refused this server's client id (trakt.client_id)",
+            ),
             TraktError::RateLimited { retry_after } => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "trakt_rate_limited",

@@ -47,6 +47,9 @@ pub enum TraktError {
     /// The user has not connected Trakt, or Trakt no longer accepts their token.
     #[error("Trakt is not connected for this account")]
     NotAuthenticated,
+    /// Trakt refused this server's client id (a public call or the device-code request).
+    #[error("Trakt refused the configured client id")]
+    AppRejected,
     /// Trakt answered 429.
     #[error("Trakt is rate limiting requests")]
     RateLimited {
@@ -227,8 +230,14 @@ impl Trakt {
         Ok((status, retry_after, body))
     }
 
-    /// A JSON 2xx body, or the error its status stands for.
-    fn accept(status: u16, retry_after: Option<u64>, body: Bytes) -> Result<Bytes, TraktError> {
+    /// A JSON 2xx body, or the error its status stands for. A 401/403 on a call made with a
+    /// user's token means the user's connection; on any other call, the application's.
+    fn accept(
+        status: u16,
+        retry_after: Option<u64>,
+        body: Bytes,
+        with_user_token: bool,
+    ) -> Result<Bytes, TraktError> {
         match status {
             200..=299 => {
                 if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
@@ -236,7 +245,8 @@ impl Trakt {
                 }
                 Ok(body)
             }
-            401 | 403 => Err(TraktError::NotAuthenticated),
+            401 | 403 if with_user_token => Err(TraktError::NotAuthenticated),
+            401 | 403 => Err(TraktError::AppRejected),
             404 => Err(TraktError::NotFound),
             420 => Err(TraktError::LimitExceeded),
             429 => Err(TraktError::RateLimited {
@@ -256,7 +266,7 @@ impl Trakt {
             .get_or_fetch(cache_key, || async move {
                 let (status, retry_after, body) = Self::exchange(req).await?;
                 tracing::debug!(status, "Trakt chart answered");
-                Self::accept(status, retry_after, body).map(|b| Entry::json(b, CHART_TTL))
+                Self::accept(status, retry_after, body, false).map(|b| Entry::json(b, CHART_TTL))
             })
             .await
             .map_err(|shared| (*shared).clone())
@@ -268,7 +278,7 @@ impl Trakt {
         let (status, retry_after, body) =
             Self::exchange(self.request(reqwest::Method::GET, path, Some(&token))?).await?;
         tracing::debug!(user_id, status, "Trakt user call answered");
-        Self::accept(status, retry_after, body)
+        Self::accept(status, retry_after, body, true)
     }
 
     /// `POST` a JSON document to a user resource (`/sync/watchlist`, …).
@@ -284,7 +294,7 @@ impl Trakt {
             .body(body.to_string());
         let (status, retry_after, body) = Self::exchange(req).await?;
         tracing::debug!(user_id, status, "Trakt user write answered");
-        Self::accept(status, retry_after, body)
+        Self::accept(status, retry_after, body, true)
     }
 
     /// `POST /oauth/device/code`: Trakt's answer unchanged, its device code bound to `user_id`.
@@ -294,7 +304,7 @@ impl Trakt {
             .request(reqwest::Method::POST, "/oauth/device/code", None)?
             .body(json!({"client_id": creds.client_id}).to_string());
         let (status, retry_after, body) = Self::exchange(req).await?;
-        let body = Self::accept(status, retry_after, body)?;
+        let body = Self::accept(status, retry_after, body, false)?;
         let parsed: Value = serde_json::from_slice(&body).map_err(|_| TraktError::BadBody)?;
         let code = parsed
             .get("device_code")
@@ -502,7 +512,7 @@ impl Trakt {
             }
             // invalid_grant / invalid_client: the refresh token is no good.
             400 | 401 | 403 => Err(TraktError::NotAuthenticated),
-            _ => Err(Self::accept(status, retry_after, body)
+            _ => Err(Self::accept(status, retry_after, body, false)
                 .err()
                 .unwrap_or(TraktError::BadBody)),
         }
