@@ -17,7 +17,9 @@ fn main() -> ExitCode {
     };
     let command = cli.command();
     if let Command::CheckConfig = command {
-        println!("configuration is valid\n{config:#?}");
+        use std::io::Write;
+        // A closed pipe (`check-config | head`) is not an error worth a panic.
+        let _ = writeln!(std::io::stdout(), "configuration is valid\n{config:#?}");
         return ExitCode::SUCCESS;
     }
     if let Err(e) = plexgate::logging::init(&config.log) {

@@ -552,6 +552,10 @@ async fn direct_mode_when_allowed_hands_out_the_token_and_the_canary_sees_it() {
     );
     let url = r.json()["url"].as_str().unwrap().to_string();
     assert!(url.starts_with(&world.plex().url()));
+    // The classic URL really plays: decision made, identity in the query.
+    let mpd = support::client().get(&url).send().await.unwrap();
+    assert_eq!(mpd.status(), 200);
+    assert!(mpd.text().await.unwrap().contains("<MPD"));
 }
 
 #[tokio::test]

@@ -172,8 +172,38 @@ pub async fn start(req: Request<Incoming>, state: AppState) -> Result<Response<B
             ));
         }
         // The classic URL, token included: only ever handed out when the operator opted in.
+        // PMS 1.43 wants a decision for the session first and the client identity on start.
+        let session_identifier = hex(&random_bytes::<16>());
+        transcoder::decision(
+            state.upstream(),
+            &access,
+            state.identity(),
+            &session_identifier,
+            &request,
+        )
+        .await?;
+        let identity = transcoder::url_params(&[
+            (
+                "X-Plex-Product",
+                crate::plex::identity_headers::PRODUCT.into(),
+            ),
+            ("X-Plex-Version", env!("CARGO_PKG_VERSION").into()),
+            (
+                "X-Plex-Platform",
+                crate::plex::identity_headers::PLATFORM.into(),
+            ),
+            (
+                "X-Plex-Device",
+                crate::plex::identity_headers::DEVICE.into(),
+            ),
+            (
+                "X-Plex-Client-Identifier",
+                state.identity().client_identifier().to_string(),
+            ),
+            ("X-Plex-Session-Identifier", session_identifier),
+        ]);
         let url = format!(
-            "{}/video/:/transcode/universal/{}?{}&X-Plex-Token={}",
+            "{}/video/:/transcode/universal/{}?{}&{identity}&X-Plex-Token={}",
             access.base,
             protocol.start_file(),
             request.query(),

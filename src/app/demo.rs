@@ -258,7 +258,10 @@ fn print_banner(demo: &Demo, facade: Option<&str>) {
     println!("  upstream: {plex} (its token stays inside plexgate)");
     println!("  database: {} (temporary)", demo.dir.path().display());
     println!();
-    println!("  open      {url}/health");
+    println!(
+        "  open      {url}/demo    sign in, browse, play (hls.js/dash.js) and see every request"
+    );
+    println!("  health    {url}/health");
     println!("  try       curl -s {url}/ready");
     if let Some(base) = facade {
         println!();

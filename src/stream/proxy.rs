@@ -146,7 +146,11 @@ impl Proxy {
         live: Option<Arc<LiveSession>>,
     ) -> Response<Body> {
         let status = resp.status();
-        let headers = super::headers::client_response_headers(resp.headers());
+        let mut headers = super::headers::client_response_headers(resp.headers());
+        // Ticketed media is for this browser only: no shared cache may keep a copy.
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("private"));
         let upstream: http::Response<reqwest::Body> = resp.into();
         let body = ProxyBody {
             inner: upstream.into_body(),
