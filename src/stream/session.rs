@@ -289,14 +289,19 @@ impl SessionKeeper {
                 let first = db::revocations::revoke(conn, &key, expiry, &why, now)?;
                 playback::record_activity(conn, &key, now, bytes)?;
                 playback::end(conn, &key, now, &why)?;
-                Ok(first)
+                Ok((first, playback::get(conn, &key)?))
             })
             .await?;
+        let (first, row) = first;
         if let Some(live) = live {
+            // One event per session end, for operators: what played, for whom, how much.
             tracing::info!(
                 session = %live.id,
                 user_id = live.user_id,
                 kind = ?live.kind,
+                rating_key = row.as_ref().and_then(|r| r.rating_key.as_deref()).unwrap_or("-"),
+                bytes = row.as_ref().map_or(0, |r| r.bytes_sent),
+                seconds = row.as_ref().map_or(0, |r| crate::util::unix_now() - r.started_at),
                 reason,
                 "ticket session ended"
             );
