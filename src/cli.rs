@@ -52,6 +52,9 @@ pub enum Command {
     },
     /// Load and validate the configuration, print the effective settings, and exit.
     CheckConfig,
+    /// Ask the running server's /health on server.listen; exit 0 when it answers ok
+    /// (for container healthchecks, without curl).
+    Healthcheck,
 }
 
 impl Cli {

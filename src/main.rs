@@ -22,6 +22,15 @@ fn main() -> ExitCode {
         let _ = writeln!(std::io::stdout(), "configuration is valid\n{config:#?}");
         return ExitCode::SUCCESS;
     }
+    if let Command::Healthcheck = command {
+        return match plexgate::app::healthcheck(&config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("plexgate healthcheck: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Err(e) = plexgate::logging::init(&config.log) {
         eprintln!("cannot start logging: {e}");
         return ExitCode::FAILURE;

@@ -137,3 +137,35 @@ async fn no_token_in_logs_or_stdout_whatever_the_requests_carry() {
     assert!(!stderr.contains(&token), "token in stderr:\n{stderr}");
     assert!(!stdout.contains(&token), "token in stdout:\n{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthcheck_subcommand_reports_the_running_server() {
+    let plex = DemoPlex::start(DemoPlexOptions::default()).await.unwrap();
+    let p = spawn_demo(&plex);
+    let listen = p.url.trim_start_matches("http://").to_string();
+    let run = |addr: String| {
+        Command::new(env!("CARGO_BIN_EXE_plexgate"))
+            .args(["--listen", &addr, "healthcheck"])
+            .output()
+            .unwrap()
+    };
+    let ok = tokio::task::spawn_blocking({
+        let a = listen.clone();
+        move || run(a)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    sigterm(&p.child);
+    let _ = tokio::task::spawn_blocking(move || wait_with_stderr(p)).await;
+    let down = tokio::task::spawn_blocking(move || run(listen))
+        .await
+        .unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("no answer"));
+}

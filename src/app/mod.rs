@@ -241,6 +241,49 @@ pub async fn run(config: Config) -> Result<ShutdownOutcome, StartupError> {
     Ok(running.shutdown().await)
 }
 
+/// `plexgate healthcheck`: GET /health on the configured listen address (a wildcard address is
+/// asked on loopback) and report whether it answered `{"status":"ok"}` within 3 s.
+pub fn healthcheck(config: &Config) -> Result<(), String> {
+    let mut addr = config.server.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let url = format!("http://{addr}{}/health", config.server.base_path);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let client = upstream_client().map_err(|e| e.to_string())?;
+        let resp = client
+            .get(&url)
+            .timeout(std::time::Duration::from_secs(3))
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "{url}: {}",
+                    if e.is_timeout() {
+                        "timed out"
+                    } else {
+                        "no answer"
+                    }
+                )
+            })?;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        if status.is_success() && body["status"] == "ok" {
+            Ok(())
+        } else {
+            Err(format!("{url} answered HTTP {status}"))
+        }
+    })
+}
+
 /// Resolves on the first SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
