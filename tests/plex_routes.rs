@@ -949,3 +949,37 @@ async fn vod_ratings_use_the_account_token_as_a_header() {
         .await
         .assert_error(401, "unauthorized");
 }
+
+#[tokio::test]
+async fn every_cached_read_is_a_hit_on_the_second_call() {
+    let w = PlexWorld::start(&[]).await;
+    let canary = w.canary();
+    let mut a = w.alice(&canary).await;
+    for path in [
+        "/api/plex/libraries",
+        "/api/plex/library/2/all?type=4&sort=titleSort",
+        "/api/plex/library/1/year",
+        "/api/plex/dir/library/metadata/1000/allLeaves",
+        "/api/plex/dir/library/metadata/1000/onDeck?nocache=5",
+        "/api/plex/metadata/1002?includeChildren=1",
+        "/api/plex/search?query=sine&type=1",
+        "/api/plex/findByGuid?guid=imdb://tt9999104&type=1",
+        "/api/plex/ondeck",
+        "/api/plex/continue",
+        "/api/plex/recent?library=1",
+        "/api/plex/ratings/104",
+    ] {
+        let first = a.get(path).await;
+        assert_eq!(first.status, 200, "{path}: {}", first.text());
+        assert_eq!(first.header("x-cache"), Some("MISS"), "{path}");
+        let n = w.plex.requests().len();
+        let second = a.get(path).await;
+        assert_eq!(second.header("x-cache"), Some("HIT"), "{path}");
+        assert_eq!(second.body, first.body, "{path}");
+        assert_eq!(
+            w.plex.requests().len(),
+            n,
+            "{path}: no upstream call on a hit"
+        );
+    }
+}
