@@ -137,8 +137,9 @@ async fn remote(state: &AppState, url: &str, spec: Spec) -> Result<(Entry, Hit),
         return Err(FetchError::Invalid.into());
     }
     let allowed = allowlist(state);
-    // Refuse before the cache, so a disallowed URL never answers from memory either.
-    super::image_fetch::check(url, &allowed).await?;
+    // The allowlist is checked before the cache (a cached entry exists only for a URL that
+    // passed every check when it was fetched); resolution is checked when fetching.
+    super::image_fetch::check_listed(url, &allowed)?;
     let key = format!("img:proxy:{}:{}", short_hash(url.as_bytes()), spec.key());
     let url = url.to_string();
     state

@@ -171,8 +171,8 @@ fn client() -> &'static reqwest::Client {
     })
 }
 
-/// Checks `url` against `allowed` and the public-address rule; returns it parsed.
-pub async fn check(raw: &str, allowed: &[AllowedHost]) -> Result<Url, FetchError> {
+/// Checks `url` against `allowed` without resolving it: scheme, user info, host and port.
+pub fn check_listed(raw: &str, allowed: &[AllowedHost]) -> Result<Url, FetchError> {
     let url = Url::parse(raw.trim()).map_err(|_| FetchError::Invalid)?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(FetchError::Invalid);
@@ -183,6 +183,12 @@ pub async fn check(raw: &str, allowed: &[AllowedHost]) -> Result<Url, FetchError
     if !allowed.iter().any(|a| a.matches(&url)) {
         return Err(FetchError::NotAllowed);
     }
+    Ok(url)
+}
+
+/// Checks `url` against `allowed` and the public-address rule; returns it parsed.
+pub async fn check(raw: &str, allowed: &[AllowedHost]) -> Result<Url, FetchError> {
+    let url = check_listed(raw, allowed)?;
     if let Some(url::Host::Domain(name)) = url.host() {
         let port = url.port_or_known_default().unwrap_or(443);
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
