@@ -655,3 +655,28 @@ async fn metrics_count_verifications_and_bytes() {
     assert!(m.contains("plexgate_active_playback_sessions 1"), "{m}");
     assert!(!m.contains("plexgate_proxied_bytes_total 0\n"), "{m}");
 }
+
+#[tokio::test]
+async fn progress_sent_through_the_facade_invalidates_cached_metadata() {
+    let world = World::start(&[]).await;
+    let canary = Canary::new(&[&world.token()]);
+    let (mut b, base, _) = signed_in(&world, &canary).await;
+    assert_eq!(
+        b.get("/api/plex/metadata/101").await.header("x-cache"),
+        Some("MISS")
+    );
+    assert_eq!(
+        b.get("/api/plex/metadata/101").await.header("x-cache"),
+        Some("HIT")
+    );
+    let t = b
+        .post(&format!(
+            "{base}/:/timeline?ratingKey=101&key=%2Flibrary%2Fmetadata%2F101&state=paused&time=4000&duration=10000"
+        ))
+        .await;
+    assert_eq!(t.status, 200, "{}", t.text());
+    assert_eq!(
+        b.get("/api/plex/metadata/101").await.header("x-cache"),
+        Some("MISS")
+    );
+}

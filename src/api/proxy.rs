@@ -102,6 +102,18 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
         }
         other => (access, other?),
     };
+    if claims.scope == Scope::Facade
+        && resp.status().is_success()
+        && changes_watch_state(&fwd.method, &path)
+    {
+        // The player reported progress or marks straight to Plex: plexgate's cached views of
+        // this user's library on this server are stale now.
+        state.caches().plex.invalidate_prefix(&format!(
+            "{}s{}:",
+            crate::cache::user_prefix(claims.user_id),
+            claims.server_id
+        ));
+    }
     let content_type = resp
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -165,6 +177,15 @@ async fn verify(
     let path = scope::canonicalize(rest)?;
     scope::check(&claims.scope, method, &path)?;
     Ok((claims, live, path))
+}
+
+/// Facade calls after which cached watch state (viewOffset, On Deck, selected streams) is stale.
+fn changes_watch_state(method: &Method, path: &CanonicalPath) -> bool {
+    let p = path.as_str();
+    matches!(
+        p,
+        "/:/timeline" | "/:/scrobble" | "/:/unscrobble" | "/:/rate" | "/:/progress"
+    ) || (*method == Method::PUT && p.starts_with("/library/parts/"))
 }
 
 /// `start.mpd` / `start.m3u8` directly under a playback ticket: the stored start manifest.
