@@ -140,27 +140,32 @@ pub async fn demo_login(
                 "the demo user does not exist",
             )
         })?;
-    let ctx = req.extensions().get::<RequestContext>().cloned();
+    signed_in_response(&req, &state, &user).await
+}
+
+/// Starts a login session for `user` and answers `{authenticated:true, user}` with the cookie.
+pub async fn signed_in_response(
+    req: &Request<Incoming>,
+    state: &AppState,
+    user: &User,
+) -> Result<Response<Body>, ApiError> {
+    let client_ip = req
+        .extensions()
+        .get::<RequestContext>()
+        .map(|c| c.client_ip.to_string());
     let ua = req
         .headers()
         .get(http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(200).collect());
-    let (value, _) = state
-        .logins()
-        .create(user.id, ua, ctx.map(|c| c.client_ip.to_string()))
-        .await?;
+    let (value, _) = state.logins().create(user.id, ua, client_ip).await?;
     let mut resp = json_response(
         StatusCode::OK,
-        &json!({"authenticated": true, "user": user_json(&user)}),
+        &json!({"authenticated": true, "user": user_json(user)}),
     );
     resp.headers_mut().insert(
         SET_COOKIE,
-        cookie::set(
-            &value,
-            SESSION_ABSOLUTE_TTL,
-            cookie_attributes(&req, &state),
-        ),
+        cookie::set(&value, SESSION_ABSOLUTE_TTL, cookie_attributes(req, state)),
     );
     Ok(resp)
 }

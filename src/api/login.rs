@@ -6,16 +6,15 @@
 //! login works. Polls are rate limited per client IP; plex.tv hiccups read as "still pending",
 //! as the frontend expects.
 
-use http::header::{HeaderValue, RETRY_AFTER, SET_COOKIE};
+use http::header::{HeaderValue, RETRY_AFTER};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use super::auth::{cookie_attributes, user_json};
+use super::auth::signed_in_response;
 use super::errors::json_response;
-use crate::auth::{SESSION_ABSOLUTE_TTL, cookie};
 use crate::db;
 use crate::http::json::read_json;
 use crate::http::{ApiError, Body, PathParams, RequestContext};
@@ -224,30 +223,8 @@ pub async fn poll_pin(req: Request<Incoming>, state: AppState) -> Result<Respons
         // Login still succeeds; the servers list retries the sync.
         tracing::warn!(user_id = user.id, error = %e, "server sync after login failed");
     }
-    let ctx = req.extensions().get::<RequestContext>().cloned();
-    let ua = req
-        .headers()
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(200).collect());
-    let (value, _) = state
-        .logins()
-        .create(user.id, ua, ctx.map(|c| c.client_ip.to_string()))
-        .await?;
     tracing::info!(user_id = user.id, "signed in with a plex.tv PIN");
-    let mut resp = json_response(
-        StatusCode::OK,
-        &json!({"authenticated": true, "user": user_json(&user)}),
-    );
-    resp.headers_mut().insert(
-        SET_COOKIE,
-        cookie::set(
-            &value,
-            SESSION_ABSOLUTE_TTL,
-            cookie_attributes(&req, &state),
-        ),
-    );
-    Ok(resp)
+    signed_in_response(&req, &state, &user).await
 }
 
 /// A random version-4-shaped UUID for a client that sent no client id.

@@ -16,7 +16,6 @@ use super::AppState;
 use super::auth::require_session;
 use super::errors::json_response;
 use crate::db::playback::{self, Kind, NewTicketSession};
-use crate::db::{self};
 use crate::http::{ApiError, Body, PathParams};
 use crate::plex::transcoder::{self, Protocol, TranscodeRequest};
 use crate::stream::manifest;
@@ -125,29 +124,12 @@ fn rating_key(req: &Request<Incoming>) -> Result<String, ApiError> {
 
 /// `GET /api/plex/stream/:ratingKey`.
 pub async fn start(req: Request<Incoming>, state: AppState) -> Result<Response<Body>, ApiError> {
-    let login = require_session(&req, &state).await?;
+    let ctx = super::plex::ctx(&req, &state).await?;
+    let (login, server_id) = (ctx.login, ctx.server_id);
     let rk = rating_key(&req)?;
     let opts = parse_options(req.uri().query())?;
     let protocol = opts.protocol.unwrap_or(Protocol::Dash);
     let user_id = login.user_id;
-    let server_id = state
-        .db()
-        .read(move |conn| {
-            Ok(match db::servers::current_server_id(conn, user_id)? {
-                Some(id) => Some(id),
-                None => db::servers::list_servers(conn, user_id)?
-                    .first()
-                    .map(|s| s.id),
-            })
-        })
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "no_server",
-                "no Plex server is set up for this account",
-            )
-        })?;
     let access = state.servers().access(user_id, server_id).await?;
 
     let transcode_session = format!("plexgate-{}", hex(&random_bytes::<12>()));
