@@ -97,6 +97,15 @@ fn player_identity(ticket: &str) -> String {
     )
 }
 
+/// The direct-play part key of the demo movie, read through the facade as the player does.
+async fn movie_part_key(b: &mut Browser<'_>, base: &str) -> String {
+    let meta = b.get(&format!("{base}/library/metadata/101")).await.json();
+    meta["MediaContainer"]["Metadata"][0]["Media"][0]["Part"][0]["key"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 async fn raw_get(origin: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = origin.trim_start_matches("http://");
@@ -278,11 +287,7 @@ async fn direct_play_part_honours_range_head_and_416() {
     let world = World::start(&[]).await;
     let canary = Canary::new(&[&world.token()]);
     let (mut b, base, ticket) = signed_in(&world, &canary).await;
-    let meta = b.get(&format!("{base}/library/metadata/101")).await.json();
-    let part = meta["MediaContainer"]["Metadata"][0]["Media"][0]["Part"][0]["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let part = movie_part_key(&mut b, &base).await;
     let url = format!("{base}{part}?X-Plex-Token={ticket}");
     let file = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -563,11 +568,7 @@ async fn logout_revokes_facade_and_aborts_a_live_body() {
     let world = World::start(&[]).await;
     let canary = Canary::new(&[&world.token()]);
     let (mut b, base, _) = signed_in(&world, &canary).await;
-    let meta = b.get(&format!("{base}/library/metadata/101")).await.json();
-    let part = meta["MediaContainer"]["Metadata"][0]["Media"][0]["Part"][0]["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let part = movie_part_key(&mut b, &base).await;
     // A slow body in flight when the user signs out.
     world.plex().faults().throttle(Some(64 * 1024));
     let client = support::client();
@@ -603,11 +604,7 @@ async fn upstream_reset_mid_body_is_an_error_not_a_short_success() {
     let world = World::start(&[]).await;
     let canary = Canary::new(&[&world.token()]);
     let (mut b, base, _) = signed_in(&world, &canary).await;
-    let meta = b.get(&format!("{base}/library/metadata/101")).await.json();
-    let part = meta["MediaContainer"]["Metadata"][0]["Media"][0]["Part"][0]["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let part = movie_part_key(&mut b, &base).await;
     world.plex().faults().reset_mid_body(Some(100_000));
     let resp = support::client()
         .get(format!("{}{base}{part}", world.demo.url()))
