@@ -27,6 +27,7 @@ use std::fmt;
 pub use dash::{rewrite_mpd, validate_mpd};
 pub use hls::{rewrite_hls, validate_hls};
 pub use mapper::{UriMapper, upstream_path};
+pub use uri::expand_templates;
 
 /// Which manifest format a response carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
