@@ -504,6 +504,9 @@ async fn a_second_user_cannot_touch_the_first_users_sessions() {
     let stream = alice.get("/api/plex/stream/101").await;
     assert_eq!(stream.status, 200, "{}", stream.text());
     let session = stream.json()["sessionId"].as_str().unwrap().to_string();
+    // The transcode starts when the player first fetches the URL.
+    let url = stream.json()["url"].as_str().unwrap().to_string();
+    assert_eq!(alice.get(&url).await.status, 200);
 
     // Bob: a different plex.tv account sharing the same server.
     let state = w.app.running.state().clone();
