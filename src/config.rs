@@ -136,6 +136,8 @@ pub struct AuthConfig {
     pub cookie_same_site: Option<SameSite>,
     /// PIN create/poll requests allowed per client IP per minute.
     pub pin_requests_per_minute: u32,
+    /// How often expired login sessions are purged (and their tickets revoked).
+    pub session_purge_interval: Duration,
 }
 
 /// A cookie `SameSite` value.
@@ -372,6 +374,7 @@ pub const KEYS: &[&str] = &[
     "auth.cookie_secure",
     "auth.cookie_same_site",
     "auth.pin_requests_per_minute",
+    "auth.session_purge_secs",
     "plextv.url",
     "plextv.app_url",
     "stream.allow_direct",
@@ -620,6 +623,7 @@ impl Reader {
                 .flatten(),
             pin_requests_per_minute: self.get_int("auth.pin_requests_per_minute", 60, 1, 10_000)
                 as u32,
+            session_purge_interval: self.get_secs("auth.session_purge_secs", 60, 1, 3600),
         };
         let plextv = PlexTvConfig {
             url: self.get("plextv.url", "https://plex.tv".to_string(), |s| {

@@ -550,3 +550,106 @@ async fn a_second_user_cannot_touch_the_first_users_sessions() {
         "alice's transcode is untouched"
     );
 }
+
+#[tokio::test]
+async fn a_cross_site_link_cannot_start_or_replace_a_playback() {
+    let w = World::start(&[]).await;
+    let canary = w.canary();
+    let mut victim = Browser::new(&w.origin(), &canary);
+    login(&mut victim).await;
+    let mine = victim.get("/api/plex/stream/101").await.json();
+    let url = mine["url"].as_str().unwrap().to_string();
+
+    // What a browser sends for a link on another site, an <img>, and a fetch from a foreign page.
+    for headers in [
+        &[
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-site", "cross-site"),
+        ][..],
+        &[
+            ("sec-fetch-mode", "no-cors"),
+            ("sec-fetch-site", "cross-site"),
+        ][..],
+        &[
+            ("origin", "https://evil.example"),
+            ("sec-fetch-mode", "cors"),
+        ][..],
+        &[("sec-fetch-mode", "navigate"), ("sec-fetch-site", "none")][..],
+    ] {
+        victim
+            .get_with("/api/plex/stream/101?quality=300", headers)
+            .await
+            .assert_error(403, "csrf_rejected");
+    }
+    // The victim's own playback was neither replaced nor stopped.
+    assert_eq!(victim.get(&url).await.status, 200);
+    // The app itself (same origin, fetch) still starts playback.
+    let same = victim
+        .get_with(
+            "/api/plex/stream/101",
+            &[
+                ("sec-fetch-site", "same-origin"),
+                ("sec-fetch-mode", "cors"),
+            ],
+        )
+        .await;
+    assert_eq!(same.status, 200, "{}", same.text());
+}
+
+#[tokio::test]
+async fn tickets_die_with_their_login_session() {
+    let w = World::start(&[("auth.session_purge_secs", "1")]).await;
+    let canary = w.canary();
+    let mut b = Browser::new(&w.origin(), &canary);
+    login(&mut b).await;
+    let base = b.get("/api/auth/servers").await.json()[0]["baseUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stream = b.get("/api/plex/stream/101").await.json();
+    let url = stream["url"].as_str().unwrap().to_string();
+    assert!(stream["expiresAt"].as_i64().unwrap() <= plexgate::util::unix_now() + 7 * 86400);
+    assert_eq!(b.get(&url).await.status, 200);
+    assert_eq!(w.plex.live_transcode_sessions().len(), 1);
+    assert_eq!(
+        b.get(&format!("{base}/library/metadata/101")).await.status,
+        200
+    );
+
+    // The login expires by idleness (25 hours unused); nobody calls logout.
+    let db = w.app.running.state().db().clone();
+    db.write(|c| {
+        Ok(c.execute(
+            "UPDATE sessions SET last_seen_at = last_seen_at - 25 * 3600",
+            [],
+        )?)
+    })
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let gone = db
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM sessions", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .unwrap()
+            == 0;
+        if gone {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the expired session was never purged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.get_without_cookie(&format!("{base}/library/metadata/101"))
+        .await
+        .assert_error(403, "ticket_revoked");
+    b.get_without_cookie(&url)
+        .await
+        .assert_error(403, "ticket_revoked");
+    assert!(
+        w.plex.live_transcode_sessions().is_empty(),
+        "its transcode was stopped on Plex"
+    );
+}

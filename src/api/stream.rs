@@ -152,6 +152,7 @@ pub async fn start(req: Request<Incoming>, state: AppState) -> Result<Response<B
         state.keeper(),
         playback::Begin {
             login_hash: login.hash,
+            login_expires_at: login.expires_at,
             user_id,
             server_id,
             request,

@@ -4,6 +4,7 @@
 
 pub mod demo;
 mod keys;
+pub mod purge;
 
 use std::net::SocketAddr;
 
@@ -64,6 +65,13 @@ pub struct Running {
     state: AppState,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<ShutdownOutcome>,
+    purge: JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.purge.abort();
+    }
 }
 
 impl Running {
@@ -125,6 +133,11 @@ pub fn serve_on(listener: TcpListener, state: AppState) -> Result<Running, Start
                 "/api/plex/proxy/".to_string(),
                 format!("{}/api/plex/proxy/", server.base_path),
             ],
+            // Starts a playback and replaces the browser's current one.
+            guarded_get_prefixes: vec![
+                "/api/plex/stream/".to_string(),
+                format!("{}/api/plex/stream/", server.base_path),
+            ],
         },
     };
     let router = api::router(state.clone());
@@ -133,11 +146,13 @@ pub fn serve_on(listener: TcpListener, state: AppState) -> Result<Running, Start
         let _ = stopped.await;
     }));
     tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "plexgate listening");
+    let purge = purge::spawn(state.clone(), state.config().auth.session_purge_interval);
     Ok(Running {
         addr,
         state,
         stop: Some(stop),
         task,
+        purge,
     })
 }
 

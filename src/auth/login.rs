@@ -120,6 +120,15 @@ impl LoginSessions {
         }))
     }
 
+    /// Login sessions that have expired now (unused for the idle window, or past their
+    /// absolute end): their tickets must be revoked and the rows deleted.
+    pub async fn expired(&self) -> Result<Vec<[u8; 32]>, DbError> {
+        let now = unix_now();
+        self.db
+            .read(move |conn| db::sessions::expired_sessions(conn, now, SESSION_IDLE_TTL))
+            .await
+    }
+
     /// Ends the session.
     pub async fn destroy(&self, hash: [u8; 32]) -> Result<(), DbError> {
         self.db

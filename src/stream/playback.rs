@@ -50,6 +50,8 @@ pub enum PlaybackError {
 pub struct Begin<'a> {
     /// Login session the playback belongs to.
     pub login_hash: [u8; 32],
+    /// Its absolute end, epoch seconds: the ticket never outlives it.
+    pub login_expires_at: i64,
     /// Owner.
     pub user_id: i64,
     /// Server row.
@@ -93,7 +95,7 @@ pub async fn begin(keeper: &SessionKeeper, b: Begin<'_>) -> Result<Begun, Playba
     let session_id = random_bytes::<16>();
     let session_hex = hex(&session_id);
     let transcode_session = b.request.session.clone();
-    let expires_at = unix_now() + b.ttl_secs;
+    let expires_at = (unix_now() + b.ttl_secs).min(b.login_expires_at);
     let protocol = b.request.protocol;
     keeper
         .register(Registration {
