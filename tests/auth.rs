@@ -92,7 +92,7 @@ async fn login(b: &mut Browser<'_>) -> serde_json::Value {
     for _ in 0..2 {
         let r = b.get(&poll).await;
         assert_eq!(r.json(), serde_json::json!({"authenticated": false}));
-        assert!(b.cookie.is_none());
+        assert!(!b.has_cookie("plex.sid"));
     }
     let r = b.get(&poll).await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -189,12 +189,10 @@ async fn pin_errors_are_clear() {
     b.get("/api/auth/plex/pin/abc?clientId=x")
         .await
         .assert_error(400, "invalid_pin_id");
-    // Unknown PIN or a different client id: still pending, as the frontend expects.
-    let r = b.get("/api/auth/plex/pin/999999?clientId=someone").await;
-    assert_eq!(
-        r.json(),
-        serde_json::json!({"authenticated": false, "pending": true})
-    );
+    // A PIN this browser did not create (unknown, or created elsewhere): 404, never a sign-in.
+    b.get("/api/auth/plex/pin/999999?clientId=someone")
+        .await
+        .assert_error(404, "pin_not_found");
     w.plextv.set_fault(Fault::RateLimited);
     let r = b
         .request(reqwest::Method::POST, "/api/auth/plex/pin", &[], None, true)
@@ -472,14 +470,15 @@ async fn csrf_cors_and_rate_limit() {
         .unwrap();
     assert!(!plain.headers().contains_key("access-control-allow-origin"));
 
-    // PIN routes: 3 per minute per IP, then 429 with Retry-After.
+    // PIN routes: 3 per minute per IP, then 429 with Retry-After (these polls carry no pin
+    // cookie, so each is a 404 until the limit answers first).
     for _ in 0..3 {
         let r = c
             .get(url("/api/auth/plex/pin/1?clientId=x"))
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 200);
+        assert_eq!(r.status(), 404);
     }
     let r = c
         .get(url("/api/auth/plex/pin/1?clientId=x"))
@@ -652,4 +651,55 @@ async fn tickets_die_with_their_login_session() {
         w.plex.live_transcode_sessions().is_empty(),
         "its transcode was stopped on Plex"
     );
+}
+
+#[tokio::test]
+async fn a_pin_created_in_another_browser_cannot_sign_this_one_in() {
+    let w = World::start(&[]).await;
+    let canary = w.canary();
+    let mut victim = Browser::new(&w.origin(), &canary);
+    login(&mut victim).await;
+    let me = victim.get("/api/auth/session").await.json();
+    assert_eq!(me["authenticated"], true);
+
+    // The attacker starts a sign-in in their own browser and approves it with their account.
+    let mut attacker = Browser::new(&w.origin(), &canary);
+    let pin = attacker
+        .request(
+            reqwest::Method::POST,
+            "/api/auth/plex/pin",
+            &[("content-type", "application/json")],
+            Some(br#"{"clientId":"attacker-1"}"#.to_vec()),
+            true,
+        )
+        .await;
+    assert_eq!(pin.status, 200, "{}", pin.text());
+    let set = pin.header("set-cookie").unwrap().to_string();
+    assert!(
+        set.starts_with("plex.pin=") && set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    let poll = format!(
+        "/api/auth/plex/pin/{}?clientId=attacker-1",
+        pin.json()["id"].as_i64().unwrap()
+    );
+
+    // The victim's browser is made to poll it (a link, an <img>, a script): refused, and the
+    // victim stays signed in as themselves.
+    for _ in 0..4 {
+        victim.get(&poll).await.assert_error(404, "pin_not_found");
+    }
+    assert_eq!(victim.get("/api/auth/session").await.json(), me);
+    // No pin cookie at all: the same.
+    let mut bare = Browser::new(&w.origin(), &canary);
+    bare.get(&poll).await.assert_error(404, "pin_not_found");
+    // The browser that created the PIN completes it (after the fake's 3 polls), and the spent
+    // pin cookie is dropped.
+    let mut last = None;
+    for _ in 0..3 {
+        last = Some(attacker.get(&poll).await);
+    }
+    let done = last.unwrap();
+    assert_eq!(done.json()["authenticated"], true, "{}", done.text());
+    assert!(attacker.has_cookie("plex.sid") && !attacker.has_cookie("plex.pin"));
 }
