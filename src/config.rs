@@ -138,6 +138,12 @@ pub struct AuthConfig {
     pub pin_requests_per_minute: u32,
     /// How often expired login sessions are purged (and their tickets revoked).
     pub session_purge_interval: Duration,
+    /// The owner (plex.tv id or username), pinned; unset: the first account to sign in.
+    pub owner: Option<String>,
+    /// Accounts admitted even without a shared server (plex.tv ids or usernames).
+    pub allowed_users: Vec<String>,
+    /// Accounts never admitted, owner's shares notwithstanding (plex.tv ids or usernames).
+    pub denied_users: Vec<String>,
 }
 
 /// A cookie `SameSite` value.
@@ -375,6 +381,9 @@ pub const KEYS: &[&str] = &[
     "auth.cookie_same_site",
     "auth.pin_requests_per_minute",
     "auth.session_purge_secs",
+    "auth.owner",
+    "auth.allowed_users",
+    "auth.denied_users",
     "plextv.url",
     "plextv.app_url",
     "stream.allow_direct",
@@ -624,6 +633,9 @@ impl Reader {
             pin_requests_per_minute: self.get_int("auth.pin_requests_per_minute", 60, 1, 10_000)
                 as u32,
             session_purge_interval: self.get_secs("auth.session_purge_secs", 60, 1, 3600),
+            owner: self.get_opt("auth.owner", parse_account),
+            allowed_users: self.get_list("auth.allowed_users", Vec::new(), parse_account),
+            denied_users: self.get_list("auth.denied_users", Vec::new(), parse_account),
         };
         let plextv = PlexTvConfig {
             url: self.get("plextv.url", "https://plex.tv".to_string(), |s| {
@@ -1034,6 +1046,16 @@ fn parse_image_host(s: &str) -> Result<String, String> {
             Ok(entry.to_string())
         }
         _ => Err("is not a host, host:port or http(s)://host[:port]".to_string()),
+    }
+}
+
+/// A plex.tv account as the operator names it: its numeric id or its username.
+fn parse_account(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() || s.len() > 128 || s.chars().any(char::is_control) {
+        Err("must be a plex.tv account id or username".to_string())
+    } else {
+        Ok(s.to_string())
     }
 }
 

@@ -703,3 +703,129 @@ async fn a_pin_created_in_another_browser_cannot_sign_this_one_in() {
     assert_eq!(done.json()["authenticated"], true, "{}", done.text());
     assert!(attacker.has_cookie("plex.sid") && !attacker.has_cookie("plex.pin"));
 }
+
+const FRIEND_TOKEN: &str = "friend-token-9f8e7d6c5b4a";
+const STRANGER_TOKEN: &str = "stranger-token-1a2b3c4d5e6f";
+
+/// A PIN sign-in from a fresh browser, approved as whichever account the fake approves as;
+/// returns the browser and the final poll's answer.
+async fn pin_sign_in<'c>(
+    w: &World,
+    canary: &'c Canary,
+    client_id: &str,
+) -> (Browser<'c>, support::browser::Seen) {
+    let mut b = Browser::new(&w.origin(), canary);
+    let body = format!(r#"{{"clientId":"{client_id}"}}"#).into_bytes();
+    let pin = b
+        .request(
+            reqwest::Method::POST,
+            "/api/auth/plex/pin",
+            &[("content-type", "application/json")],
+            Some(body),
+            true,
+        )
+        .await;
+    let poll = format!(
+        "/api/auth/plex/pin/{}?clientId={client_id}",
+        pin.json()["id"].as_i64().unwrap()
+    );
+    for _ in 0..2 {
+        assert_eq!(b.get(&poll).await.json()["authenticated"], false);
+    }
+    let last = b.get(&poll).await;
+    (b, last)
+}
+
+/// A fake plex.tv that knows three accounts: the owner (777, owns "Home"), a friend "Friend"
+/// the owner shares Home with, and a stranger who sees no server of the owner's.
+async fn three_accounts(extra: &[(&str, &str)]) -> World {
+    let w = World::start(extra).await;
+    w.plextv
+        .add_account(901, "Friend", FRIEND_TOKEN, &[w.plex.machine_identifier()]);
+    w.plextv.add_account(902, "stranger", STRANGER_TOKEN, &[]);
+    w
+}
+
+fn canary_of_all(w: &World) -> Canary {
+    Canary::new(&[ACCOUNT_TOKEN, w.plex.token(), FRIEND_TOKEN, STRANGER_TOKEN])
+}
+
+async fn stored_plex_ids(w: &World) -> Vec<i64> {
+    w.app
+        .running
+        .state()
+        .db()
+        .read(|c| {
+            let mut s = c.prepare("SELECT plex_id FROM users ORDER BY plex_id")?;
+            let ids = s
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<i64>, _>>()?;
+            Ok(ids)
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn only_the_owner_and_the_people_it_shares_a_server_with_may_sign_in() {
+    let w = three_accounts(&[]).await;
+    let canary = canary_of_all(&w);
+    // The first account to sign in becomes the owner.
+    let (_owner, r) = pin_sign_in(&w, &canary, "owner-browser").await;
+    assert_eq!(r.json()["authenticated"], true, "{}", r.text());
+
+    // A friend with a shared server is admitted.
+    w.plextv.approve_as(Some(FRIEND_TOKEN));
+    let (mut friend, r) = pin_sign_in(&w, &canary, "friend-browser").await;
+    assert_eq!(r.json()["authenticated"], true, "{}", r.text());
+    assert_eq!(
+        friend.get("/api/auth/session").await.json()["authenticated"],
+        true
+    );
+
+    // A stranger is refused with a reason, gets no session, and nothing of theirs is stored.
+    w.plextv.approve_as(Some(STRANGER_TOKEN));
+    let (stranger, r) = pin_sign_in(&w, &canary, "stranger-browser").await;
+    r.assert_error(403, "signin_not_allowed");
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("share")
+    );
+    assert!(!stranger.has_cookie("plex.sid"));
+    assert_eq!(stored_plex_ids(&w).await, vec![777, 901]);
+    // Signing in again as the owner still works.
+    w.plextv.approve_as(None);
+    let (_again, r) = pin_sign_in(&w, &canary, "owner-browser-2").await;
+    assert_eq!(r.json()["authenticated"], true, "{}", r.text());
+}
+
+#[tokio::test]
+async fn the_operator_lists_decide_over_shares_and_a_pinned_owner_decides_who_is_first() {
+    // The stranger is allowed by name, the friend denied by id; the owner is pinned by username.
+    let w = three_accounts(&[
+        ("auth.owner", "user777"),
+        ("auth.allowed_users", "STRANGER"),
+        ("auth.denied_users", "901"),
+    ])
+    .await;
+    let canary = canary_of_all(&w);
+    // Pinned owner: the friend signing in first does not become the owner (and is denied).
+    w.plextv.approve_as(Some(FRIEND_TOKEN));
+    let (_f, r) = pin_sign_in(&w, &canary, "friend-browser").await;
+    r.assert_error(403, "signin_not_allowed");
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("denied")
+    );
+    w.plextv.approve_as(Some(STRANGER_TOKEN));
+    let (_s, r) = pin_sign_in(&w, &canary, "stranger-browser").await;
+    assert_eq!(r.json()["authenticated"], true, "{}", r.text());
+    w.plextv.approve_as(None);
+    let (_o, r) = pin_sign_in(&w, &canary, "owner-browser").await;
+    assert_eq!(r.json()["authenticated"], true, "{}", r.text());
+    assert_eq!(stored_plex_ids(&w).await, vec![777, 902]);
+}

@@ -15,6 +15,7 @@ use serde_json::json;
 use super::AppState;
 use super::auth::{cookie_attributes, signed_in_response};
 use super::errors::json_response;
+use crate::auth::admission::{self, AdmissionError, Admitted};
 use crate::auth::cookie;
 use crate::db;
 use crate::http::json::read_json;
@@ -193,6 +194,32 @@ pub async fn poll_pin(req: Request<Incoming>, state: AppState) -> Result<Respons
             return Ok(pending());
         }
     };
+
+    // Who may sign in: decided before anything of the account is stored.
+    match admission::admit(
+        state.db(),
+        state.plextv(),
+        &state.config().auth,
+        &account,
+        &token,
+        &client_id,
+    )
+    .await
+    {
+        Ok(Admitted::Owner { first: true }) => {
+            tracing::info!(
+                plex_account_id = account.id,
+                "first sign-in: this account is now the owner"
+            );
+        }
+        Ok(_) => {}
+        Err(AdmissionError::Refused(why)) => {
+            tracing::info!(plex_account_id = account.id, reason = %why, "sign-in refused");
+            return Err(ApiError::forbidden("signin_not_allowed", why));
+        }
+        Err(AdmissionError::PlexTv(e)) => return Err(e.into()),
+        Err(AdmissionError::Db(e)) => return Err(e.into()),
+    }
 
     let secrets = state.secrets().clone();
     let subscription = account
