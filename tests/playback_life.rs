@@ -115,16 +115,24 @@ fn stopped(plex: &DemoPlex, session: &str) -> bool {
 
 #[tokio::test]
 async fn a_pause_longer_than_the_idle_timeout_resumes_and_gets_every_byte() {
+    // `PLEXGATE_PAUSE_TEST=<part MiB>,<pause s>,<idle timeout s>` reproduces the field report
+    // (300 MiB, a 40 s pause, the default 30 s) by hand; the default runs in seconds.
+    let knobs: Vec<u64> = std::env::var("PLEXGATE_PAUSE_TEST")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .filter(|v: &Vec<u64>| v.len() == 3)
+        .unwrap_or_else(|| vec![48, 3, 1]);
+    let (mib, pause, idle) = (knobs[0] as usize, knobs[1], knobs[2].to_string());
     let odd = OddPlex::start("odd-plex-token-pause-1").await;
     // Far more than every socket buffer between Plex and the player, so a pause stalls Plex.
-    let len = 48 << 20;
+    let len = mib << 20;
     odd.serve_large("/library/parts/7/1/file.mp4", pattern(len));
     let dir = tempfile::tempdir().unwrap();
     let demo = demo_against(
         &odd.url(),
         &odd.token,
         dir.path(),
-        &[("stream.upstream_idle_timeout_secs", "1")],
+        &[("stream.upstream_idle_timeout_secs", &idle)],
     )
     .await;
     let canary = Canary::new(&[&odd.token]);
@@ -143,8 +151,8 @@ async fn a_pause_longer_than_the_idle_timeout_resumes_and_gets_every_byte() {
         check(&c, got);
         got += c.len();
     }
-    // The player's buffer is full: it stops reading for three idle timeouts.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The player's buffer is full: it stops reading for longer than the idle timeout.
+    tokio::time::sleep(Duration::from_secs(pause)).await;
     while let Some(c) = resp
         .chunk()
         .await
@@ -365,8 +373,14 @@ async fn a_logout_cuts_a_request_still_waiting_for_plex() {
         },
     )
     .await;
+    let logout = std::time::Instant::now();
     assert_eq!(b.post("/api/auth/logout").await.status, 200);
     let (status, body) = waiting.await.unwrap();
+    // For the record (not asserted): how long after the logout the waiting request ended.
+    eprintln!(
+        "revoked while waiting: answered {:?} after the logout",
+        logout.elapsed()
+    );
     assert_eq!(
         status, 403,
         "the revoked request must not stream ({body:?})"
