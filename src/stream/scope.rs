@@ -90,7 +90,8 @@ pub fn allows_path(scope: &Scope, path: &str) -> bool {
     canonicalize(path).is_ok_and(|p| check(scope, &Method::GET, &p).is_ok())
 }
 
-/// Library actions that are GETs in PMS but change state or cost a scan.
+/// Library actions that are GETs in PMS but change state or cost a scan. The one list both the
+/// facade and `/api/plex/dir` consult (through [`is_library_action`]).
 const LIBRARY_ACTIONS: &[&str] = &[
     "refresh",
     "analyze",
@@ -107,6 +108,14 @@ const LIBRARY_ACTIONS: &[&str] = &[
     "matches",
     "delete",
 ];
+
+/// Whether a decoded path segment names a library action. PMS routes `REFRESH` and
+/// `refresh;x` (a path parameter) to the same handler as `refresh`, so the comparison ignores
+/// ASCII case and anything from the first `;`.
+pub fn is_library_action(segment: &str) -> bool {
+    let name = segment.split(';').next().unwrap_or(segment);
+    LIBRARY_ACTIONS.iter().any(|a| a.eq_ignore_ascii_case(name))
+}
 
 /// The facade allowlist: what the Flixor player and screens call on PMS (design §2). A path
 /// some other method may use is a method error; anything else is out of scope.
@@ -134,7 +143,7 @@ fn facade_allows(method: &Method, segments: &[&str]) -> bool {
             id.bytes().all(|b| b.is_ascii_digit())
         }
         // Library reads, direct-play parts (Range), scrub thumbnails, sidecar subtitles.
-        ["library", rest @ ..] => read && !rest.iter().any(|s| LIBRARY_ACTIONS.contains(s)),
+        ["library", rest @ ..] => read && !rest.iter().any(|s| is_library_action(s)),
         ["hubs", ..] | ["search"] => read,
         // Image resizing; its url= is checked separately (same-server paths only).
         ["photo", ":", "transcode"] => read,
@@ -276,6 +285,31 @@ mod tests {
                 TicketError::Method,
             ),
             (Method::PUT, "/library/parts/abc", TicketError::Method),
+            (
+                Method::GET,
+                "/library/sections/1/Refresh",
+                TicketError::Scope,
+            ),
+            (
+                Method::GET,
+                "/library/sections/1/REFRESH",
+                TicketError::Scope,
+            ),
+            (
+                Method::GET,
+                "/library/sections/1/refresh;x",
+                TicketError::Scope,
+            ),
+            (
+                Method::GET,
+                "/library/sections/1/%52efresh",
+                TicketError::Scope,
+            ),
+            (
+                Method::GET,
+                "/library/sections/EmptyTrash",
+                TicketError::Scope,
+            ),
         ] {
             assert_eq!(allowed(m.clone(), p), Err(want), "{m} {p}");
         }
