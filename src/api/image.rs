@@ -3,10 +3,10 @@
 //!
 //! Why: every `<img>` of the frontend comes here. `/api/image/plex` takes a server-relative
 //! path, asks the user's PMS for it through `/photo/:/transcode` with the token as a header (the
-//! path is checked like the facade checks `url=`: same server only, nested tokens dropped), and
-//! answers `Cache-Control: private`. An absolute URL given to it (Discover posters live on
-//! `metadata-static.plex.tv`) is treated exactly like `/api/image/proxy`: allowlisted hosts only,
-//! never with a token. The browser's `server`/`token` parameters are ignored — a browser never
+//! path is checked by the same function as the facade's `url=`: library artwork only, nested
+//! tokens dropped), and answers `Cache-Control: private`. An absolute URL given to it (Discover
+//! posters live on `metadata-static.plex.tv`) is treated exactly like `/api/image/proxy`:
+//! allowlisted hosts only, never with a token. The browser's `server`/`token` parameters are ignored — a browser never
 //! picks which server or token plexgate uses.
 //!
 //! Must never: fetch an arbitrary URL or a local file (see [`super::image_fetch`]), take a token
@@ -201,7 +201,7 @@ pub async fn plex(req: Request<Incoming>, state: AppState) -> Result<Response<Bo
     let path = scope::photo_source(&crate::util::percent_encode(&source)).map_err(|_| {
         ApiError::bad_request(
             "invalid_image_path",
-            "path must be a plain path on the Plex server, such as /library/metadata/1/thumb/2",
+            "path must be library artwork on the Plex server, such as /library/metadata/1/thumb/2",
         )
     })?;
     let key = c.key(&format!(
