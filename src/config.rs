@@ -124,6 +124,8 @@ pub struct ImageConfig {
     /// `http(s)://host[:port]`. Host names must resolve to public addresses; an IP literal is
     /// trusted as written.
     pub proxy_hosts: Vec<String>,
+    /// Largest source image decoded, in pixels (checked from the header before decoding).
+    pub max_pixels: u64,
 }
 
 /// `[auth]` keys.
@@ -390,6 +392,7 @@ pub const KEYS: &[&str] = &[
     "demo.plex_token",
     "plex.timeline_interval_ms",
     "image.proxy_hosts",
+    "image.max_pixels",
     "tmdb.url",
     "tmdb.default_key",
     "tmdb.rate_limit_requests",
@@ -789,7 +792,14 @@ impl Reader {
             .to_vec(),
             parse_image_host,
         );
-        (plex, ImageConfig { proxy_hosts })
+        let max_pixels = self.get_int("image.max_pixels", 40_000_000, 10_000, 400_000_000);
+        (
+            plex,
+            ImageConfig {
+                proxy_hosts,
+                max_pixels,
+            },
+        )
     }
 
     fn problem(&mut self, key: &str, origin: &Origin, shown: &str, why: String) {

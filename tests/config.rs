@@ -33,6 +33,7 @@ fn defaults_are_the_documented_ones() {
     assert!(c.server.cors_origins.is_empty());
     assert_eq!(c.server.max_connections, 4096);
     assert_eq!(c.server.max_connections_per_ip, 256);
+    assert_eq!(c.image.max_pixels, 40_000_000);
 }
 
 #[test]

@@ -67,7 +67,17 @@ impl From<FetchError> for ApiError {
 
 impl From<CodecError> for ApiError {
     fn from(e: CodecError) -> Self {
-        ApiError::new(StatusCode::BAD_GATEWAY, "image_unreadable", e.to_string())
+        let status = match e {
+            CodecError::TooLarge { .. } => {
+                return ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "image_too_large",
+                    e.to_string(),
+                );
+            }
+            CodecError::Decode(_) | CodecError::Encode(_) => StatusCode::BAD_GATEWAY,
+        };
+        ApiError::new(status, "image_unreadable", e.to_string())
     }
 }
 
@@ -143,12 +153,15 @@ async fn remote(state: &AppState, url: &str, spec: Spec) -> Result<(Entry, Hit),
     super::image_fetch::check_listed(url, &allowed)?;
     let key = format!("img:proxy:{}:{}", short_hash(url.as_bytes()), spec.key());
     let url = url.to_string();
+    let max_pixels = state.config().image.max_pixels;
     state
         .caches()
         .image
         .get_or_fetch(key, || async move {
             let source = fetch(&url, &allowed).await.map_err(ApiError::from)?;
-            let out = process(source, spec).await.map_err(ApiError::from)?;
+            let out = process(source, spec, max_pixels)
+                .await
+                .map_err(ApiError::from)?;
             Ok::<_, ApiError>(Entry::new(
                 Bytes::from(out),
                 spec.format.content_type(),
@@ -225,7 +238,7 @@ pub async fn plex(req: Request<Incoming>, state: AppState) -> Result<Response<Bo
                 .await?
                 .get("/photo/:/transcode", &q, IMAGE_TIMEOUT, MAX_PLEX_IMAGE)
                 .await?;
-            let out = process(fetched.body, spec).await?;
+            let out = process(fetched.body, spec, state.config().image.max_pixels).await?;
             Ok::<_, ApiError>(Entry::new(
                 Bytes::from(out),
                 spec.format.content_type(),

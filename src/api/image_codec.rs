@@ -1,11 +1,17 @@
 //! Image decoding, resizing and re-encoding for `/api/image/*`: untrusted bytes decoded with
 //! hard limits, resized per a [`Spec`] (never enlarged) and encoded as JPEG, PNG or WebP.
 //!
-//! Why: every poster and backdrop the frontend shows goes through here, so the work is bounded:
-//! at most [`MAX_DECODE_PIXELS`] source pixels, two images processed at once ([`process`] takes
-//! a permit), on the blocking pool.
+//! Why: every poster and backdrop the frontend shows goes through here, so the work is bounded.
+//! A source is refused from its header alone when it has more than `image.max_pixels` pixels or
+//! a side over [`MAX_DECODE_SIDE`] (a 190 KB PNG can claim 49 megapixels); the decoder may then
+//! allocate at most 4 bytes per allowed pixel; and two images are processed at once on the
+//! blocking pool. The permit for that lives *in* the blocking task: held by the request future,
+//! it was given back when the request was cancelled while the decode ran on, so five cancelled
+//! requests for one huge PNG reached 2.86 GB.
 
 use std::io::Cursor;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
@@ -16,17 +22,55 @@ use tokio::sync::Semaphore;
 
 use super::image_spec::{Format, Spec, plan};
 
-/// Largest source accepted, in pixels per side.
+/// Largest source accepted, in pixels per side (the area is bounded by `image.max_pixels`).
 pub const MAX_DECODE_SIDE: u32 = 12_000;
-/// Largest source accepted, in pixels.
-pub const MAX_DECODE_PIXELS: u64 = 50_000_000;
-
+/// What the decoder may allocate per allowed pixel: RGBA, 8 bits a channel. A 16-bit source
+/// therefore gets half the pixels, which no poster needs.
+const DECODE_BYTES_PER_PIXEL: u64 = 4;
 /// Images decoded and encoded at the same time (the box has two cores).
-static PERMITS: Semaphore = Semaphore::const_new(2);
+const CONCURRENT: usize = 2;
+
+fn permits() -> Arc<Semaphore> {
+    static PERMITS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    PERMITS
+        .get_or_init(|| Arc::new(Semaphore::new(CONCURRENT)))
+        .clone()
+}
+
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Images being decoded or encoded right now, on the blocking pool (for tests and metrics).
+pub fn running() -> usize {
+    RUNNING.load(Ordering::SeqCst)
+}
+
+/// Counts one piece of blocking work in [`running`] while alive.
+struct Running;
+
+impl Running {
+    fn start() -> Running {
+        RUNNING.fetch_add(1, Ordering::SeqCst);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// Why an image could not be produced.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
+    /// The source has more pixels (or a longer side) than this server decodes.
+    #[error(
+        "the image is larger than this server decodes ({max_pixels} pixels, {MAX_DECODE_SIDE} a side)"
+    )]
+    TooLarge {
+        /// `image.max_pixels`.
+        max_pixels: u64,
+    },
     /// The bytes are not an image we can read, or exceed the limits.
     #[error("the source is not a readable image: {0}")]
     Decode(String),
@@ -35,33 +79,46 @@ pub enum CodecError {
     Encode(String),
 }
 
-fn decode(bytes: &[u8]) -> Result<(DynamicImage, Option<ImageFormat>), CodecError> {
+/// A reader for `bytes` whose decoder may allocate no more than `max_pixels` allow.
+fn reader(bytes: &[u8], max_pixels: u64) -> Result<ImageReader<Cursor<&[u8]>>, CodecError> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| CodecError::Decode(e.to_string()))?;
-    let source = reader.format();
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_DECODE_SIDE);
     limits.max_image_height = Some(MAX_DECODE_SIDE);
-    limits.max_alloc = Some(MAX_DECODE_PIXELS * 4);
+    limits.max_alloc = Some(max_pixels.saturating_mul(DECODE_BYTES_PER_PIXEL));
     reader.limits(limits);
-    let (w, h) = reader
-        .into_dimensions()
-        .map_err(|e| CodecError::Decode(e.to_string()))?;
-    if u64::from(w) * u64::from(h) > MAX_DECODE_PIXELS {
-        return Err(CodecError::Decode("the image has too many pixels".into()));
+    Ok(reader)
+}
+
+fn decode_error(e: image::ImageError, max_pixels: u64) -> CodecError {
+    match e {
+        image::ImageError::Limits(_) => CodecError::TooLarge { max_pixels },
+        other => CodecError::Decode(other.to_string()),
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| CodecError::Decode(e.to_string()))?;
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_DECODE_SIDE);
-    limits.max_image_height = Some(MAX_DECODE_SIDE);
-    limits.max_alloc = Some(MAX_DECODE_PIXELS * 4);
-    reader.limits(limits);
-    let img = reader
-        .decode()
-        .map_err(|e| CodecError::Decode(e.to_string()))?;
+}
+
+/// Width and height read from the header alone (no pixel is decoded); more than `max_pixels`
+/// pixels or [`MAX_DECODE_SIDE`] a side is [`CodecError::TooLarge`].
+pub fn dimensions(bytes: &[u8], max_pixels: u64) -> Result<(u32, u32), CodecError> {
+    let (w, h) = reader(bytes, max_pixels)?
+        .into_dimensions()
+        .map_err(|e| decode_error(e, max_pixels))?;
+    if u64::from(w) * u64::from(h) > max_pixels {
+        return Err(CodecError::TooLarge { max_pixels });
+    }
+    Ok((w, h))
+}
+
+fn decode(
+    bytes: &[u8],
+    max_pixels: u64,
+) -> Result<(DynamicImage, Option<ImageFormat>), CodecError> {
+    dimensions(bytes, max_pixels)?;
+    let reader = reader(bytes, max_pixels)?;
+    let source = reader.format();
+    let img = reader.decode().map_err(|e| decode_error(e, max_pixels))?;
     Ok((img, source))
 }
 
@@ -102,8 +159,8 @@ fn encode(img: &DynamicImage, spec: &Spec) -> Result<Vec<u8>, CodecError> {
 
 /// Resizes and re-encodes `bytes` per `spec` (synchronous; see [`process`]). The source is
 /// returned unchanged when nothing would change: no resize, same format, default quality.
-pub fn transform(bytes: &[u8], spec: &Spec) -> Result<Vec<u8>, CodecError> {
-    let (img, source) = decode(bytes)?;
+pub fn transform(bytes: &[u8], spec: &Spec, max_pixels: u64) -> Result<Vec<u8>, CodecError> {
+    let (img, source) = decode(bytes, max_pixels)?;
     let (sw, sh) = (img.width(), img.height());
     let ((ow, oh), crop) = plan(sw, sh, spec);
     if (ow, oh) == (sw, sh)
@@ -126,13 +183,70 @@ pub fn transform(bytes: &[u8], spec: &Spec) -> Result<Vec<u8>, CodecError> {
     encode(&img, spec)
 }
 
-/// [`transform`] on the blocking pool, at most two at a time.
-pub async fn process(bytes: bytes::Bytes, spec: Spec) -> Result<Vec<u8>, CodecError> {
-    let _permit = PERMITS
-        .acquire()
+/// [`transform`] on the blocking pool, at most two at a time. A source over `max_pixels` is
+/// refused from its header before it waits for a turn.
+pub async fn process(
+    bytes: bytes::Bytes,
+    spec: Spec,
+    max_pixels: u64,
+) -> Result<Vec<u8>, CodecError> {
+    dimensions(&bytes, max_pixels)?;
+    let permit = permits()
+        .acquire_owned()
         .await
         .map_err(|_| CodecError::Encode("image processing is shut down".into()))?;
-    tokio::task::spawn_blocking(move || transform(&bytes, &spec))
-        .await
-        .map_err(|_| CodecError::Encode("image processing failed".into()))?
+    tokio::task::spawn_blocking(move || {
+        // Held until the work ends, even if the request that asked for it is gone.
+        let _permit = permit;
+        let _running = Running::start();
+        transform(&bytes, &spec, max_pixels)
+    })
+    .await
+    .map_err(|_| CodecError::Encode("image processing failed".into()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plex::client::Query;
+
+    fn width(w: u32) -> Spec {
+        Spec::parse(&Query::passthrough(Some(&format!("w={w}")), &[])).unwrap()
+    }
+
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        PngEncoder::new(&mut out)
+            .write_image(
+                &vec![0u8; w as usize * h as usize],
+                w,
+                h,
+                ExtendedColorType::L8,
+            )
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn too_many_pixels_or_too_long_a_side_is_refused_from_the_header() {
+        let img = png(1200, 1000);
+        assert_eq!(dimensions(&img, 2_000_000).unwrap(), (1200, 1000));
+        assert!(matches!(
+            dimensions(&img, 1_000_000),
+            Err(CodecError::TooLarge {
+                max_pixels: 1_000_000
+            })
+        ));
+        assert!(matches!(
+            transform(&img, &width(10), 1_000_000),
+            Err(CodecError::TooLarge { .. })
+        ));
+        let out = transform(&img, &width(12), 2_000_000).unwrap();
+        assert_eq!(image::load_from_memory(&out).unwrap().width(), 12);
+        let long = png(MAX_DECODE_SIDE + 1, 1);
+        assert!(matches!(
+            dimensions(&long, 40_000_000),
+            Err(CodecError::TooLarge { .. })
+        ));
+    }
 }
