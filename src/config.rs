@@ -124,6 +124,8 @@ pub struct ImageConfig {
     /// `http(s)://host[:port]`. Host names must resolve to public addresses; an IP literal is
     /// trusted as written.
     pub proxy_hosts: Vec<String>,
+    /// Largest source image decoded, in pixels (checked from the header before decoding).
+    pub max_pixels: u64,
 }
 
 /// `[auth]` keys.
@@ -227,7 +229,8 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// How long a handler may take to produce response headers (bodies may stream longer).
     pub request_timeout: Duration,
-    /// How long the client may take to send request headers.
+    /// How long a connection may go without sending a complete request head (from accept and
+    /// from the end of each response).
     pub header_read_timeout: Duration,
     /// How long in-flight responses may run after a shutdown signal.
     pub shutdown_grace: Duration,
@@ -235,6 +238,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Requests handled at once; beyond it requests are shed with 503.
     pub max_concurrency: usize,
+    /// Open client connections at once; beyond it new connections are closed at accept.
+    pub max_connections: usize,
+    /// Open connections per client address (trusted proxies exempt).
+    pub max_connections_per_ip: usize,
 }
 
 /// `[storage]` keys.
@@ -372,6 +379,8 @@ pub const KEYS: &[&str] = &[
     "server.shutdown_grace_secs",
     "server.max_body_bytes",
     "server.max_concurrency",
+    "server.max_connections",
+    "server.max_connections_per_ip",
     "storage.database",
     "storage.key_file",
     "storage.secret_key",
@@ -400,6 +409,7 @@ pub const KEYS: &[&str] = &[
     "demo.plex_token",
     "plex.timeline_interval_ms",
     "image.proxy_hosts",
+    "image.max_pixels",
     "tmdb.url",
     "tmdb.default_key",
     "tmdb.rate_limit_requests",
@@ -586,6 +596,9 @@ impl Reader {
         let max_body_bytes =
             self.get_int("server.max_body_bytes", 1 << 20, 1024, 64 << 20) as usize;
         let max_concurrency = self.get_int("server.max_concurrency", 1024, 1, 100_000) as usize;
+        let max_connections = self.get_int("server.max_connections", 4096, 1, 1_000_000) as usize;
+        let max_connections_per_ip =
+            self.get_int("server.max_connections_per_ip", 256, 1, 1_000_000) as usize;
 
         let database = self.get(
             "storage.database",
@@ -707,6 +720,8 @@ impl Reader {
                 shutdown_grace,
                 max_body_bytes,
                 max_concurrency,
+                max_connections,
+                max_connections_per_ip,
             },
             storage: StorageConfig {
                 database,
@@ -815,7 +830,14 @@ impl Reader {
             .to_vec(),
             parse_image_host,
         );
-        (plex, ImageConfig { proxy_hosts })
+        let max_pixels = self.get_int("image.max_pixels", 40_000_000, 10_000, 400_000_000);
+        (
+            plex,
+            ImageConfig {
+                proxy_hosts,
+                max_pixels,
+            },
+        )
     }
 
     fn problem(&mut self, key: &str, origin: &Origin, shown: &str, why: String) {

@@ -31,6 +31,31 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(c.server.base_path, "");
     assert_eq!(c.server.max_body_bytes, 1 << 20);
     assert!(c.server.cors_origins.is_empty());
+    assert_eq!(c.server.max_connections, 4096);
+    assert_eq!(c.server.max_connections_per_ip, 256);
+    assert_eq!(c.image.max_pixels, 40_000_000);
+}
+
+#[test]
+fn connection_caps_are_whole_numbers_one_line_each() {
+    let env = env_of(&[
+        ("server.max_connections", "0"),
+        ("server.max_connections_per_ip", "many"),
+    ]);
+    let err = Sources::new().env(&env).build().unwrap_err();
+    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["server.max_connections", "server.max_connections_per_ip"]
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("server.max_connections: \"0\" must be a whole number from 1 to"),
+        "{text}"
+    );
+    let ok = env_of(&[("server.max_connections_per_ip", "8")]);
+    let c = Sources::new().env(&ok).build().unwrap();
+    assert_eq!(c.server.max_connections_per_ip, 8);
 }
 
 #[test]

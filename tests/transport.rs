@@ -76,6 +76,8 @@ fn options() -> ServeOptions {
         shutdown_grace: Duration::from_secs(5),
         max_concurrency: 64,
         max_body_bytes: 1024,
+        max_connections: 64,
+        max_connections_per_ip: 64,
         trusted_proxies: TrustedProxies::new(vec!["127.0.0.1/32".parse().unwrap()]),
         // Transport tests are not about cross-site rules (tests/auth.rs is).
         cors: CorsPolicy {

@@ -3,10 +3,10 @@
 //!
 //! Why: every `<img>` of the frontend comes here. `/api/image/plex` takes a server-relative
 //! path, asks the user's PMS for it through `/photo/:/transcode` with the token as a header (the
-//! path is checked like the facade checks `url=`: same server only, nested tokens dropped), and
-//! answers `Cache-Control: private`. An absolute URL given to it (Discover posters live on
-//! `metadata-static.plex.tv`) is treated exactly like `/api/image/proxy`: allowlisted hosts only,
-//! never with a token. The browser's `server`/`token` parameters are ignored — a browser never
+//! path is checked by the same function as the facade's `url=`: library artwork only, nested
+//! tokens dropped), and answers `Cache-Control: private`. An absolute URL given to it (Discover
+//! posters live on `metadata-static.plex.tv`) is treated exactly like `/api/image/proxy`:
+//! allowlisted hosts only, never with a token. The browser's `server`/`token` parameters are ignored — a browser never
 //! picks which server or token plexgate uses.
 //!
 //! Must never: fetch an arbitrary URL or a local file (see [`super::image_fetch`]), take a token
@@ -25,8 +25,9 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use super::auth::require_session;
 use super::errors::json_response;
-use super::image_codec::{CodecError, Spec, process};
+use super::image_codec::{CodecError, process};
 use super::image_fetch::{AllowedHost, FetchError, fetch};
+use super::image_spec::Spec;
 use super::plex::ctx;
 use crate::cache::{Entry, Hit, user_prefix};
 use crate::http::body::{empty, full};
@@ -66,7 +67,17 @@ impl From<FetchError> for ApiError {
 
 impl From<CodecError> for ApiError {
     fn from(e: CodecError) -> Self {
-        ApiError::new(StatusCode::BAD_GATEWAY, "image_unreadable", e.to_string())
+        let status = match e {
+            CodecError::TooLarge { .. } => {
+                return ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "image_too_large",
+                    e.to_string(),
+                );
+            }
+            CodecError::Decode(_) | CodecError::Encode(_) => StatusCode::BAD_GATEWAY,
+        };
+        ApiError::new(status, "image_unreadable", e.to_string())
     }
 }
 
@@ -142,12 +153,15 @@ async fn remote(state: &AppState, url: &str, spec: Spec) -> Result<(Entry, Hit),
     super::image_fetch::check_listed(url, &allowed)?;
     let key = format!("img:proxy:{}:{}", short_hash(url.as_bytes()), spec.key());
     let url = url.to_string();
+    let max_pixels = state.config().image.max_pixels;
     state
         .caches()
         .image
         .get_or_fetch(key, || async move {
             let source = fetch(&url, &allowed).await.map_err(ApiError::from)?;
-            let out = process(source, spec).await.map_err(ApiError::from)?;
+            let out = process(source, spec, max_pixels)
+                .await
+                .map_err(ApiError::from)?;
             Ok::<_, ApiError>(Entry::new(
                 Bytes::from(out),
                 spec.format.content_type(),
@@ -201,7 +215,7 @@ pub async fn plex(req: Request<Incoming>, state: AppState) -> Result<Response<Bo
     let path = scope::photo_source(&crate::util::percent_encode(&source)).map_err(|_| {
         ApiError::bad_request(
             "invalid_image_path",
-            "path must be a plain path on the Plex server, such as /library/metadata/1/thumb/2",
+            "path must be library artwork on the Plex server, such as /library/metadata/1/thumb/2",
         )
     })?;
     let key = c.key(&format!(
@@ -224,7 +238,7 @@ pub async fn plex(req: Request<Incoming>, state: AppState) -> Result<Response<Bo
                 .await?
                 .get("/photo/:/transcode", &q, IMAGE_TIMEOUT, MAX_PLEX_IMAGE)
                 .await?;
-            let out = process(fetched.body, spec).await?;
+            let out = process(fetched.body, spec, state.config().image.max_pixels).await?;
             Ok::<_, ApiError>(Entry::new(
                 Bytes::from(out),
                 spec.format.content_type(),

@@ -1,17 +1,17 @@
-//! Image sizing and re-encoding for `/api/image/*`: the `w`/`h`/`q`/`f`/`fit` parameters of
-//! contract §3.3, decoded from untrusted bytes with hard limits, resized (never enlarged) and
-//! encoded as JPEG, PNG or WebP.
+//! Image decoding, resizing and re-encoding for `/api/image/*`: untrusted bytes decoded with
+//! hard limits, resized per a [`Spec`] (never enlarged) and encoded as JPEG, PNG or WebP.
 //!
-//! Why: every poster and backdrop the frontend shows goes through here, so the work is bounded:
-//! at most [`MAX_DECODE_PIXELS`] source pixels and [`MAX_SIDE`] output pixels a side, two images
-//! processed at once ([`process`] takes a permit), on the blocking pool. The format parameter is
-//! a closed set — it names an encoder, never a file (the Express backend used it as a file
-//! extension, which read and wrote arbitrary files).
-//!
-//! Notes: WebP output is lossless (the `image` crate's encoder), so `q` applies to JPEG only;
-//! `contain` fits inside the box without letterboxing (like `inside`).
+//! Why: every poster and backdrop the frontend shows goes through here, so the work is bounded.
+//! A source is refused from its header alone when it has more than `image.max_pixels` pixels or
+//! a side over [`MAX_DECODE_SIDE`] (a 190 KB PNG can claim 49 megapixels); the decoder may then
+//! allocate at most 4 bytes per allowed pixel; and two images are processed at once on the
+//! blocking pool. The permit for that lives *in* the blocking task: held by the request future,
+//! it was given back when the request was cancelled while the decode ran on, so five cancelled
+//! requests for one huge PNG reached 2.86 GB.
 
 use std::io::Cursor;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
@@ -20,180 +20,57 @@ use image::imageops::FilterType;
 use image::{DynamicImage, ExtendedColorType, ImageEncoder, ImageFormat, ImageReader, Limits};
 use tokio::sync::Semaphore;
 
-use crate::http::ApiError;
-use crate::plex::client::Query;
+use super::image_spec::{Format, Spec, plan};
 
-/// Largest requested output side.
-pub const MAX_SIDE: u32 = 4096;
-/// Largest source accepted, in pixels per side.
+/// Largest source accepted, in pixels per side (the area is bounded by `image.max_pixels`).
 pub const MAX_DECODE_SIDE: u32 = 12_000;
-/// Largest source accepted, in pixels.
-pub const MAX_DECODE_PIXELS: u64 = 50_000_000;
-
+/// What the decoder may allocate per allowed pixel: RGBA, 8 bits a channel. A 16-bit source
+/// therefore gets half the pixels, which no poster needs.
+const DECODE_BYTES_PER_PIXEL: u64 = 4;
 /// Images decoded and encoded at the same time (the box has two cores).
-static PERMITS: Semaphore = Semaphore::const_new(2);
+const CONCURRENT: usize = 2;
 
-/// Output encoding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// `image/jpeg` (the default).
-    Jpeg,
-    /// `image/png`.
-    Png,
-    /// `image/webp` (lossless).
-    Webp,
+fn permits() -> Arc<Semaphore> {
+    static PERMITS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    PERMITS
+        .get_or_init(|| Arc::new(Semaphore::new(CONCURRENT)))
+        .clone()
 }
 
-impl Format {
-    /// The `Content-Type`.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Jpeg => "image/jpeg",
-            Format::Png => "image/png",
-            Format::Webp => "image/webp",
-        }
-    }
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
-    /// The name used in cache keys.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Jpeg => "jpeg",
-            Format::Png => "png",
-            Format::Webp => "webp",
-        }
-    }
+/// Images being decoded or encoded right now, on the blocking pool (for tests and metrics).
+pub fn running() -> usize {
+    RUNNING.load(Ordering::SeqCst)
+}
 
-    fn image_format(self) -> ImageFormat {
-        match self {
-            Format::Jpeg => ImageFormat::Jpeg,
-            Format::Png => ImageFormat::Png,
-            Format::Webp => ImageFormat::WebP,
-        }
+/// Counts one piece of blocking work in [`running`] while alive.
+struct Running;
+
+impl Running {
+    fn start() -> Running {
+        RUNNING.fetch_add(1, Ordering::SeqCst);
+        Running
     }
 }
 
-/// How the image is fitted into `w`×`h` when both are given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fit {
-    /// Fill the box, cropping the overflow (the default).
-    Cover,
-    /// Fit inside the box (no letterbox).
-    Contain,
-    /// Stretch to the box.
-    Fill,
-    /// Fit inside the box.
-    Inside,
-    /// Cover the box without cropping.
-    Outside,
-}
-
-impl Fit {
-    /// The name used in cache keys.
-    pub fn name(self) -> &'static str {
-        match self {
-            Fit::Cover => "cover",
-            Fit::Contain => "contain",
-            Fit::Fill => "fill",
-            Fit::Inside => "inside",
-            Fit::Outside => "outside",
-        }
-    }
-}
-
-/// What the caller asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Spec {
-    /// Target width.
-    pub width: Option<u32>,
-    /// Target height.
-    pub height: Option<u32>,
-    /// JPEG quality, 1–100.
-    pub quality: u8,
-    /// Output format.
-    pub format: Format,
-    /// Fit when both sides are given.
-    pub fit: Fit,
-}
-
-impl Spec {
-    /// Parses `w`, `h`, `q`, `f` and `fit`; each bad value is a 400 naming the parameter.
-    pub fn parse(query: &Query) -> Result<Spec, ApiError> {
-        let get = |n: &str| query.get(n).map(str::trim).filter(|v| !v.is_empty());
-        let side = |n: &str| -> Result<Option<u32>, ApiError> {
-            match get(n) {
-                None => Ok(None),
-                Some(v) => v
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|x| (1..=MAX_SIDE).contains(x))
-                    .map(Some)
-                    .ok_or_else(|| {
-                        ApiError::bad_request(
-                            "invalid_image_size",
-                            format!("{n} must be a whole number from 1 to {MAX_SIDE}"),
-                        )
-                    }),
-            }
-        };
-        let quality = match get("q") {
-            None => 85,
-            Some(v) => v
-                .parse::<u8>()
-                .ok()
-                .filter(|q| (1..=100).contains(q))
-                .ok_or_else(|| {
-                    ApiError::bad_request("invalid_quality", "q must be a number from 1 to 100")
-                })?,
-        };
-        let format = match get("f").map(str::to_ascii_lowercase).as_deref() {
-            None | Some("jpeg" | "jpg") => Format::Jpeg,
-            Some("png") => Format::Png,
-            Some("webp") => Format::Webp,
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "invalid_format",
-                    "f must be jpeg, png or webp",
-                ));
-            }
-        };
-        let fit = match get("fit") {
-            None | Some("cover") => Fit::Cover,
-            Some("contain") => Fit::Contain,
-            Some("fill") => Fit::Fill,
-            Some("inside") => Fit::Inside,
-            Some("outside") => Fit::Outside,
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "invalid_fit",
-                    "fit must be cover, contain, fill, inside or outside",
-                ));
-            }
-        };
-        Ok(Spec {
-            width: side("w")?,
-            height: side("h")?,
-            quality,
-            format,
-            fit,
-        })
-    }
-
-    /// A cache-key fragment naming every parameter.
-    pub fn key(&self) -> String {
-        format!(
-            "{}x{}:q{}:{}:{}",
-            self.width.unwrap_or(0),
-            self.height.unwrap_or(0),
-            self.quality,
-            self.format.name(),
-            self.fit.name()
-        )
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 /// Why an image could not be produced.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
+    /// The source has more pixels (or a longer side) than this server decodes.
+    #[error(
+        "the image is larger than this server decodes ({max_pixels} pixels, {MAX_DECODE_SIDE} a side)"
+    )]
+    TooLarge {
+        /// `image.max_pixels`.
+        max_pixels: u64,
+    },
     /// The bytes are not an image we can read, or exceed the limits.
     #[error("the source is not a readable image: {0}")]
     Decode(String),
@@ -202,63 +79,46 @@ pub enum CodecError {
     Encode(String),
 }
 
-/// Output size and, for `cover`, the crop box, for a `sw`×`sh` source. Never larger than the
-/// source on either side.
-pub fn plan(sw: u32, sh: u32, spec: &Spec) -> ((u32, u32), Option<(u32, u32)>) {
-    let (fw, fh) = (f64::from(sw.max(1)), f64::from(sh.max(1)));
-    let scaled = |s: f64| {
-        let s = s.min(1.0);
-        (
-            ((fw * s).round() as u32).clamp(1, sw.max(1)),
-            ((fh * s).round() as u32).clamp(1, sh.max(1)),
-        )
-    };
-    match (spec.width, spec.height) {
-        (None, None) => ((sw, sh), None),
-        (Some(w), None) => (scaled(f64::from(w) / fw), None),
-        (None, Some(h)) => (scaled(f64::from(h) / fh), None),
-        (Some(w), Some(h)) => {
-            let (rw, rh) = (f64::from(w) / fw, f64::from(h) / fh);
-            match spec.fit {
-                Fit::Fill => ((w.min(sw), h.min(sh)), None),
-                Fit::Inside | Fit::Contain => (scaled(rw.min(rh)), None),
-                Fit::Outside => (scaled(rw.max(rh)), None),
-                Fit::Cover => {
-                    let (ow, oh) = scaled(rw.max(rh));
-                    ((ow, oh), Some((w.min(ow), h.min(oh))))
-                }
-            }
-        }
+/// A reader for `bytes` whose decoder may allocate no more than `max_pixels` allow.
+fn reader(bytes: &[u8], max_pixels: u64) -> Result<ImageReader<Cursor<&[u8]>>, CodecError> {
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| CodecError::Decode(e.to_string()))?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_DECODE_SIDE);
+    limits.max_image_height = Some(MAX_DECODE_SIDE);
+    limits.max_alloc = Some(max_pixels.saturating_mul(DECODE_BYTES_PER_PIXEL));
+    reader.limits(limits);
+    Ok(reader)
+}
+
+fn decode_error(e: image::ImageError, max_pixels: u64) -> CodecError {
+    match e {
+        image::ImageError::Limits(_) => CodecError::TooLarge { max_pixels },
+        other => CodecError::Decode(other.to_string()),
     }
 }
 
-fn decode(bytes: &[u8]) -> Result<(DynamicImage, Option<ImageFormat>), CodecError> {
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| CodecError::Decode(e.to_string()))?;
-    let source = reader.format();
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_DECODE_SIDE);
-    limits.max_image_height = Some(MAX_DECODE_SIDE);
-    limits.max_alloc = Some(MAX_DECODE_PIXELS * 4);
-    reader.limits(limits);
-    let (w, h) = reader
+/// Width and height read from the header alone (no pixel is decoded); more than `max_pixels`
+/// pixels or [`MAX_DECODE_SIDE`] a side is [`CodecError::TooLarge`].
+pub fn dimensions(bytes: &[u8], max_pixels: u64) -> Result<(u32, u32), CodecError> {
+    let (w, h) = reader(bytes, max_pixels)?
         .into_dimensions()
-        .map_err(|e| CodecError::Decode(e.to_string()))?;
-    if u64::from(w) * u64::from(h) > MAX_DECODE_PIXELS {
-        return Err(CodecError::Decode("the image has too many pixels".into()));
+        .map_err(|e| decode_error(e, max_pixels))?;
+    if u64::from(w) * u64::from(h) > max_pixels {
+        return Err(CodecError::TooLarge { max_pixels });
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| CodecError::Decode(e.to_string()))?;
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_DECODE_SIDE);
-    limits.max_image_height = Some(MAX_DECODE_SIDE);
-    limits.max_alloc = Some(MAX_DECODE_PIXELS * 4);
-    reader.limits(limits);
-    let img = reader
-        .decode()
-        .map_err(|e| CodecError::Decode(e.to_string()))?;
+    Ok((w, h))
+}
+
+fn decode(
+    bytes: &[u8],
+    max_pixels: u64,
+) -> Result<(DynamicImage, Option<ImageFormat>), CodecError> {
+    dimensions(bytes, max_pixels)?;
+    let reader = reader(bytes, max_pixels)?;
+    let source = reader.format();
+    let img = reader.decode().map_err(|e| decode_error(e, max_pixels))?;
     Ok((img, source))
 }
 
@@ -299,8 +159,8 @@ fn encode(img: &DynamicImage, spec: &Spec) -> Result<Vec<u8>, CodecError> {
 
 /// Resizes and re-encodes `bytes` per `spec` (synchronous; see [`process`]). The source is
 /// returned unchanged when nothing would change: no resize, same format, default quality.
-pub fn transform(bytes: &[u8], spec: &Spec) -> Result<Vec<u8>, CodecError> {
-    let (img, source) = decode(bytes)?;
+pub fn transform(bytes: &[u8], spec: &Spec, max_pixels: u64) -> Result<Vec<u8>, CodecError> {
+    let (img, source) = decode(bytes, max_pixels)?;
     let (sw, sh) = (img.width(), img.height());
     let ((ow, oh), crop) = plan(sw, sh, spec);
     if (ow, oh) == (sw, sh)
@@ -323,84 +183,70 @@ pub fn transform(bytes: &[u8], spec: &Spec) -> Result<Vec<u8>, CodecError> {
     encode(&img, spec)
 }
 
-/// [`transform`] on the blocking pool, at most two at a time.
-pub async fn process(bytes: bytes::Bytes, spec: Spec) -> Result<Vec<u8>, CodecError> {
-    let _permit = PERMITS
-        .acquire()
+/// [`transform`] on the blocking pool, at most two at a time. A source over `max_pixels` is
+/// refused from its header before it waits for a turn.
+pub async fn process(
+    bytes: bytes::Bytes,
+    spec: Spec,
+    max_pixels: u64,
+) -> Result<Vec<u8>, CodecError> {
+    dimensions(&bytes, max_pixels)?;
+    let permit = permits()
+        .acquire_owned()
         .await
         .map_err(|_| CodecError::Encode("image processing is shut down".into()))?;
-    tokio::task::spawn_blocking(move || transform(&bytes, &spec))
-        .await
-        .map_err(|_| CodecError::Encode("image processing failed".into()))?
+    tokio::task::spawn_blocking(move || {
+        // Held until the work ends, even if the request that asked for it is gone.
+        let _permit = permit;
+        let _running = Running::start();
+        transform(&bytes, &spec, max_pixels)
+    })
+    .await
+    .map_err(|_| CodecError::Encode("image processing failed".into()))?
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plex::client::Query;
 
-    fn spec(w: Option<u32>, h: Option<u32>, fit: Fit) -> Spec {
-        Spec {
-            width: w,
-            height: h,
-            quality: 85,
-            format: Format::Jpeg,
-            fit,
-        }
+    fn width(w: u32) -> Spec {
+        Spec::parse(&Query::passthrough(Some(&format!("w={w}")), &[])).unwrap()
+    }
+
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        PngEncoder::new(&mut out)
+            .write_image(
+                &vec![0u8; w as usize * h as usize],
+                w,
+                h,
+                ExtendedColorType::L8,
+            )
+            .unwrap();
+        out
     }
 
     #[test]
-    fn never_enlarges_and_keeps_the_aspect() {
-        assert_eq!(
-            plan(300, 450, &spec(Some(150), None, Fit::Cover)).0,
-            (150, 225)
-        );
-        assert_eq!(
-            plan(300, 450, &spec(None, Some(90), Fit::Cover)).0,
-            (60, 90)
-        );
-        assert_eq!(
-            plan(300, 450, &spec(Some(600), None, Fit::Cover)).0,
-            (300, 450)
-        );
-        assert_eq!(
-            plan(300, 450, &spec(Some(9999), Some(9999), Fit::Fill)).0,
-            (300, 450)
-        );
-        assert_eq!(
-            plan(300, 450, &spec(Some(100), Some(100), Fit::Cover)),
-            ((100, 150), Some((100, 100)))
-        );
-        assert_eq!(
-            plan(300, 450, &spec(Some(100), Some(100), Fit::Inside)).0,
-            (67, 100)
-        );
-        assert_eq!(
-            plan(300, 450, &spec(Some(100), Some(100), Fit::Outside)).0,
-            (100, 150)
-        );
-        assert_eq!(
-            plan(300, 450, &spec(Some(100), Some(100), Fit::Fill)).0,
-            (100, 100)
-        );
-    }
-
-    #[test]
-    fn parses_and_refuses_parameters() {
-        let q = |s: &str| Query::passthrough(Some(s), &[]);
-        let s = Spec::parse(&q("w=10&h=20&q=50&f=webp&fit=inside")).unwrap();
-        assert_eq!(s.key(), "10x20:q50:webp:inside");
-        assert_eq!(Spec::parse(&q("f=JPG")).unwrap().format, Format::Jpeg);
-        for bad in [
-            "w=0",
-            "w=5000",
-            "h=x",
-            "q=0",
-            "q=101",
-            "f=gif",
-            "f=../../etc/passwd",
-            "fit=crop",
-        ] {
-            assert!(Spec::parse(&q(bad)).is_err(), "{bad}");
-        }
+    fn too_many_pixels_or_too_long_a_side_is_refused_from_the_header() {
+        let img = png(1200, 1000);
+        assert_eq!(dimensions(&img, 2_000_000).unwrap(), (1200, 1000));
+        assert!(matches!(
+            dimensions(&img, 1_000_000),
+            Err(CodecError::TooLarge {
+                max_pixels: 1_000_000
+            })
+        ));
+        assert!(matches!(
+            transform(&img, &width(10), 1_000_000),
+            Err(CodecError::TooLarge { .. })
+        ));
+        let out = transform(&img, &width(12), 2_000_000).unwrap();
+        assert_eq!(image::load_from_memory(&out).unwrap().width(), 12);
+        let long = png(MAX_DECODE_SIDE + 1, 1);
+        assert!(matches!(
+            dimensions(&long, 40_000_000),
+            Err(CodecError::TooLarge { .. })
+        ));
     }
 }

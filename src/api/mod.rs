@@ -12,6 +12,7 @@ pub mod health;
 pub mod image;
 pub mod image_codec;
 pub mod image_fetch;
+pub mod image_spec;
 pub mod login;
 pub mod metrics;
 pub mod plex;

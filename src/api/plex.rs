@@ -235,24 +235,6 @@ pub fn section_key(value: &str) -> Result<String, ApiError> {
     Ok(v.to_string())
 }
 
-/// Library actions that are GETs in PMS but change state or start a scan; never reachable.
-const LIBRARY_ACTIONS: &[&str] = &[
-    "refresh",
-    "analyze",
-    "emptyTrash",
-    "optimize",
-    "clean",
-    "prefs",
-    "match",
-    "unmatch",
-    "split",
-    "merge",
-    "unlock",
-    "lock",
-    "matches",
-    "delete",
-];
-
 /// A `/dir/*` path: canonical (decoded once; no `..`, `.`, `//`, `%2f`, `\`), under `library/`
 /// and free of library actions. Returns the path re-encoded for the upstream request.
 pub fn library_path(raw: &str) -> Result<String, ApiError> {
@@ -266,7 +248,7 @@ pub fn library_path(raw: &str) -> Result<String, ApiError> {
     let segments: Vec<&str> = path.as_str()[1..].split('/').collect();
     if segments.first() != Some(&"library")
         || segments.len() < 2
-        || segments.iter().any(|s| LIBRARY_ACTIONS.contains(s))
+        || segments.iter().any(|s| scope::is_library_action(s))
     {
         return Err(bad());
     }

@@ -14,8 +14,9 @@ use url::Url;
 use super::AppState;
 use crate::http::json::read_body;
 use crate::http::{ApiError, Body, PathParams};
+use crate::plex::ServerAccess;
 use crate::plex::identity_headers::BROWSER_PARAMS_KEPT;
-use crate::stream::manifest::{self, ManifestKind, UriMapper};
+use crate::stream::manifest::{self, LeakGuard, ManifestKind, UriMapper};
 use crate::stream::playback;
 use crate::stream::proxy::{Forward, ProxyError};
 use crate::stream::scope::{self, CanonicalPath};
@@ -63,7 +64,8 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
         let start = playback::start_manifest(&live, &proxy.client, &access).await?;
         let scope = claims.scope.clone();
         let mapper = UriMapper::new(&start.url, &prefix, move |p| scope::allows_path(&scope, p));
-        return Ok(proxy.rewrite(&start.body, kind, &mapper)?);
+        let guard = leak_guard(&state, &access, claims.user_id).await?;
+        return Ok(proxy.rewrite(&start.body, kind, &mapper, &guard)?);
     }
 
     let query = clean_query(raw_query.as_deref(), &path)?;
@@ -148,10 +150,26 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
             let mapper = UriMapper::new(&manifest_url, &prefix, move |p| {
                 scope::allows_path(&scope, p)
             });
-            Ok(proxy.manifest(resp, kind, &mapper).await?)
+            let guard = leak_guard(&state, &access, claims.user_id).await?;
+            Ok(proxy.manifest(resp, kind, &mapper, &guard).await?)
         }
         _ => Ok(proxy.stream(resp, Some(live))),
     }
+}
+
+/// What a manifest for `user_id` must not show the browser: the server token this request used
+/// and the user's plex.tv account token (one database read per manifest, not per segment).
+async fn leak_guard(
+    state: &AppState,
+    access: &ServerAccess,
+    user_id: i64,
+) -> Result<LeakGuard, ApiError> {
+    let secrets = state.secrets().clone();
+    let account = state
+        .db()
+        .read(move |c| crate::db::users::user_plex_token(c, user_id, &secrets))
+        .await?;
+    Ok(LeakGuard::new(&[access.token(), &account]))
 }
 
 type Verified = (

@@ -124,6 +124,8 @@ pub fn serve_on(listener: TcpListener, state: AppState) -> Result<Running, Start
         shutdown_grace: server.shutdown_grace,
         max_concurrency: server.max_concurrency,
         max_body_bytes: server.max_body_bytes,
+        max_connections: server.max_connections,
+        max_connections_per_ip: server.max_connections_per_ip,
         trusted_proxies: TrustedProxies::new(server.trusted_proxies.clone()),
         cors: CorsPolicy {
             origins: server.cors_origins.clone(),

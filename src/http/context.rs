@@ -36,12 +36,13 @@ impl TrustedProxies {
 
     /// Whether `ip` is a trusted proxy (IPv4-mapped IPv6 addresses count as IPv4).
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
+        let ip = canonical_ip(ip);
         self.0.iter().any(|net| net.contains(&ip))
     }
 }
 
-fn canonical(ip: IpAddr) -> IpAddr {
+/// IPv4-mapped IPv6 addresses as IPv4, so one client has one address.
+pub(crate) fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
@@ -64,9 +65,9 @@ impl RequestContext {
             .map(String::from)
             .unwrap_or_else(new_request_id);
         let client_ip = if from_proxy {
-            forwarded_client(headers, trusted).unwrap_or(canonical(peer.ip()))
+            forwarded_client(headers, trusted).unwrap_or(canonical_ip(peer.ip()))
         } else {
-            canonical(peer.ip())
+            canonical_ip(peer.ip())
         };
         let scheme = match from_proxy
             .then(|| headers.get("x-forwarded-proto"))
@@ -99,7 +100,7 @@ fn forwarded_client(headers: &HeaderMap, trusted: &TrustedProxies) -> Option<IpA
     for value in headers.get_all("x-forwarded-for") {
         let text = value.to_str().ok()?;
         for part in text.split(',') {
-            hops.push(canonical(part.trim().parse().ok()?));
+            hops.push(canonical_ip(part.trim().parse().ok()?));
         }
     }
     let mut candidate = None;

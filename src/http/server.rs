@@ -1,5 +1,6 @@
 //! The accept loop: HTTP/1.1 and h2c on one port, one tower stack built once and cloned per
-//! connection, an access log line per request and graceful shutdown.
+//! connection, an access log line per request and graceful shutdown. Which connections are
+//! kept at all (caps, closing silent and idle ones) is [`super::connections`]'s business.
 //!
 //! Layers, outermost first: request context and access log (here, so even shed or timed-out
 //! requests get a line and an `X-Request-Id`) → load shed → global concurrency limit → timeout
@@ -27,6 +28,7 @@ use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt};
 
 use super::body::{Body, BoxError};
+use super::connections::{Activity, Busy, ConnectionLimits, LogEvery, close_when_idle};
 use super::context::{RequestContext, TrustedProxies};
 use super::cors::CorsPolicy;
 use super::error::ApiError;
@@ -37,7 +39,8 @@ use super::router::{MatchedRoute, Router};
 pub struct ServeOptions {
     /// Time a handler may take to produce response headers.
     pub request_timeout: Duration,
-    /// Time a client may take to send request headers (HTTP/1).
+    /// Time a connection may go without sending a complete request head: from accept, and
+    /// from the end of each response (HTTP/1 and HTTP/2).
     pub header_read_timeout: Duration,
     /// Time in-flight requests get after the shutdown signal.
     pub shutdown_grace: Duration,
@@ -45,6 +48,10 @@ pub struct ServeOptions {
     pub max_concurrency: usize,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// Open connections at once; more are closed at accept.
+    pub max_connections: usize,
+    /// Open connections per client address (trusted proxies exempt).
+    pub max_connections_per_ip: usize,
     /// Peers whose forwarding headers are believed.
     pub trusted_proxies: TrustedProxies,
     /// CORS origins and the CSRF check.
@@ -108,6 +115,14 @@ where
         .max_buf_size(64 * 1024);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let limits = ConnectionLimits::new(
+        options.max_connections,
+        options.max_connections_per_ip,
+        options.trusted_proxies.clone(),
+    );
+    // A flood (EMFILE, or thousands of refused connections) must not become a flood of lines.
+    let mut accept_errors = LogEvery::new(Duration::from_secs(1));
+    let mut refusals = LogEvery::new(Duration::from_secs(1));
 
     loop {
         let accepted = tokio::select! {
@@ -118,24 +133,52 @@ where
             Ok(pair) => pair,
             Err(e) => {
                 // Usually EMFILE: back off instead of spinning, keep serving what we have.
-                tracing::warn!(error = %e, "accept failed");
+                if let Some(suppressed) = accept_errors.hit(tokio::time::Instant::now()) {
+                    tracing::warn!(error = %e, suppressed, "accept failed");
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
+        let slot = match limits.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                // Closed at once: the connections already open (a health check, a playing
+                // stream) keep their file descriptors and their answers.
+                drop(tcp);
+                if let Some(suppressed) = refusals.hit(tokio::time::Instant::now()) {
+                    tracing::warn!(
+                        limit = refusal.key(),
+                        client = %peer.ip(),
+                        suppressed,
+                        "connection refused: too many open connections"
+                    );
+                }
+                continue;
+            }
+        };
         let _ = tcp.set_nodelay(true);
+        let activity = Activity::new();
         let stack = stack.clone();
         let front = front.clone();
+        let watched = activity.clone();
         let svc = hyper::service::service_fn(move |req| {
+            let busy = watched.begin();
             let stack = stack.clone();
             let front = front.clone();
-            async move { Ok::<_, Infallible>(front.handle(stack, req, peer).await) }
+            async move { Ok::<_, Infallible>(front.handle(stack, req, peer, busy).await) }
         });
         let conn = builder.serve_connection(TokioIo::new(tcp), svc);
         let conn = graceful.watch(conn.into_owned());
+        let idle_timeout = options.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let _slot = slot;
+            match close_when_idle(conn, activity, idle_timeout).await {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                None => tracing::debug!(%peer, "closed a connection that sent no request head"),
             }
         });
     }
@@ -189,6 +232,7 @@ impl Front {
         stack: Stack,
         mut req: Request<Incoming>,
         peer: SocketAddr,
+        busy: Busy,
     ) -> Response<Body> {
         let started = Instant::now();
         let ctx = RequestContext::new(peer, req.headers(), &self.trusted, self.max_body_bytes);
@@ -255,6 +299,7 @@ impl Front {
                     started,
                     bytes: 0,
                 }),
+                _busy: busy,
             })
         })
     }
@@ -302,9 +347,11 @@ impl AccessLine {
 }
 
 /// Passes frames through untouched and writes the access line once the body ends or is dropped.
+/// Until then the connection counts as busy (a streaming body is never idle).
 struct AccessLogBody {
     inner: Body,
     line: Option<AccessLine>,
+    _busy: Busy,
 }
 
 impl HttpBody for AccessLogBody {

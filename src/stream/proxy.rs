@@ -21,7 +21,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
-use super::manifest::{self, ManifestKind, RewriteError, UriMapper};
+use super::manifest::{self, LeakGuard, ManifestKind, RewriteError, UriMapper};
 use super::scope::CanonicalPath;
 use super::session::LiveSession;
 use crate::http::{Body, BoxError};
@@ -182,12 +182,14 @@ impl Proxy {
         out
     }
 
-    /// Reads a manifest (bounded), validates it and rewrites every URI through `mapper`.
+    /// Reads a manifest (bounded), validates it and rewrites every URI through `mapper`; the
+    /// output must not contain what `guard` looks for.
     pub async fn manifest(
         &self,
         resp: reqwest::Response,
         kind: ManifestKind,
         mapper: &UriMapper,
+        guard: &LeakGuard,
     ) -> Result<Response<Body>, ProxyError> {
         let status = resp.status();
         if status != StatusCode::OK {
@@ -200,7 +202,7 @@ impl Proxy {
             .inspect_err(|_| {
                 self.metrics.upstream_error("body_aborted");
             })?;
-        self.rewrite(&body, kind, mapper)
+        self.rewrite(&body, kind, mapper, guard)
     }
 
     /// Validates and rewrites manifest text already in memory (the stored start manifest).
@@ -209,6 +211,7 @@ impl Proxy {
         body: &[u8],
         kind: ManifestKind,
         mapper: &UriMapper,
+        guard: &LeakGuard,
     ) -> Result<Response<Body>, ProxyError> {
         let checked = match kind {
             ManifestKind::Hls => manifest::validate_hls(body),
@@ -228,6 +231,12 @@ impl Proxy {
             ManifestKind::Dash => manifest::rewrite_mpd(text, mapper, &mut out),
         }
         .inspect_err(|_| self.metrics.upstream_error("bad_manifest"))?;
+        if let Some(form) = guard.find(&out) {
+            // Which form, never the value or an address: enough to tell a hostile server.
+            tracing::warn!(%kind, form, "refused a manifest that carries a Plex token");
+            self.metrics.upstream_error("bad_manifest");
+            return Err(RewriteError::SecretLeak.into());
+        }
         let etag = etag_of(out.as_bytes());
         let len = out.len();
         let mut resp = Response::new(crate::http::body::full(out));

@@ -95,7 +95,8 @@ pub fn allows_path(scope: &Scope, path: &str) -> bool {
     canonicalize(dir.unwrap_or(&concrete)).is_ok_and(|p| check(scope, &Method::GET, &p).is_ok())
 }
 
-/// Library actions that are GETs in PMS but change state or cost a scan.
+/// Library actions that are GETs in PMS but change state or cost a scan. The one list both the
+/// facade and `/api/plex/dir` consult (through [`is_library_action`]).
 const LIBRARY_ACTIONS: &[&str] = &[
     "refresh",
     "analyze",
@@ -112,6 +113,14 @@ const LIBRARY_ACTIONS: &[&str] = &[
     "matches",
     "delete",
 ];
+
+/// Whether a decoded path segment names a library action. PMS routes `REFRESH` and
+/// `refresh;x` (a path parameter) to the same handler as `refresh`, so the comparison ignores
+/// ASCII case and anything from the first `;`.
+pub fn is_library_action(segment: &str) -> bool {
+    let name = segment.split(';').next().unwrap_or(segment);
+    LIBRARY_ACTIONS.iter().any(|a| a.eq_ignore_ascii_case(name))
+}
 
 /// The facade allowlist: what the Flixor player and screens call on PMS (design §2). A path
 /// some other method may use is a method error; anything else is out of scope.
@@ -139,7 +148,7 @@ fn facade_allows(method: &Method, segments: &[&str]) -> bool {
             id.bytes().all(|b| b.is_ascii_digit())
         }
         // Library reads, direct-play parts (Range), scrub thumbnails, sidecar subtitles.
-        ["library", rest @ ..] => read && !rest.iter().any(|s| LIBRARY_ACTIONS.contains(s)),
+        ["library", rest @ ..] => read && !rest.iter().any(|s| is_library_action(s)),
         ["hubs", ..] | ["search"] => read,
         // Image resizing; its url= is checked separately (same-server paths only).
         ["photo", ":", "transcode"] => read,
@@ -167,20 +176,45 @@ fn facade_allows(method: &Method, segments: &[&str]) -> bool {
     }
 }
 
-/// For `/photo/:/transcode`: the `url=` parameter must be a path on the same server (no scheme,
-/// no host, no traversal), so PMS cannot be made to fetch elsewhere. Returns the value cleaned
-/// of any nested `X-Plex-Token`.
+/// Where library artwork lives: the only sources a photo transcode may read.
+const ARTWORK_ROOTS: &[&str] = &["metadata", "parts", "collections", "streams"];
+
+/// The one check for a photo transcode source: `url=` of the facade's `/photo/:/transcode` and
+/// `path=` of `/api/image/plex` both come here.
+///
+/// PMS fetches the source itself, with its own rights, so anything but library artwork would
+/// turn the transcoder into a proxy: another host (`http://169.254.169.254/…`), another
+/// transcode whose own `url=` goes elsewhere, or a non-image endpoint such as `/:/prefs`. The
+/// value is decoded once (as PMS decodes the parameter), its path canonicalised like a proxy path
+/// (no `..`, `%2f`, `\`, …) and must sit under `/library/{metadata,parts,collections,streams}/`
+/// with no library action in it. Query parameters naming a token, a Plex identity or a nested
+/// `url` are dropped. Returns the value to forward (path as given, cleaned query).
 pub fn photo_source(url_param: &str) -> Result<String, TicketError> {
     let decoded = crate::util::percent_decode(url_param, false).ok_or(TicketError::BadPath)?;
     if !decoded.starts_with('/') || decoded.starts_with("//") || decoded.contains('\\') {
         return Err(TicketError::Scope);
     }
+    if decoded.contains('#') {
+        return Err(TicketError::BadPath);
+    }
     let (path, query) = decoded.split_once('?').unwrap_or((&decoded, ""));
-    canonicalize(path)?;
+    let canonical = canonicalize(path)?;
+    let segments: Vec<&str> = canonical.as_str()[1..].split('/').collect();
+    let artwork = matches!(segments.as_slice(), ["library", root, _, ..] if ARTWORK_ROOTS.contains(root))
+        && !segments.iter().any(|s| is_library_action(s));
+    if !artwork {
+        return Err(TicketError::Scope);
+    }
     let kept: Vec<&str> = query
         .split('&')
         .filter(|kv| !kv.is_empty())
-        .filter(|kv| !kv.to_ascii_lowercase().starts_with("x-plex-"))
+        .filter(|kv| {
+            let key = kv.split('=').next().unwrap_or_default();
+            let key = crate::util::percent_decode(key, true)
+                .unwrap_or_else(|| key.to_string())
+                .to_ascii_lowercase();
+            !(key.starts_with("x-plex-") || key.contains("token") || key == "url")
+        })
         .collect();
     Ok(if kept.is_empty() {
         path.to_string()
@@ -304,6 +338,31 @@ mod tests {
                 TicketError::Method,
             ),
             (Method::PUT, "/library/parts/abc", TicketError::Method),
+            (
+                Method::GET,
+                "/library/sections/1/Refresh",
+                TicketError::Scope,
+            ),
+            (
+                Method::GET,
+                "/library/sections/1/REFRESH",
+                TicketError::Scope,
+            ),
+            (
+                Method::GET,
+                "/library/sections/1/refresh;x",
+                TicketError::Scope,
+            ),
+            (
+                Method::GET,
+                "/library/sections/1/%52efresh",
+                TicketError::Scope,
+            ),
+            (
+                Method::GET,
+                "/library/sections/EmptyTrash",
+                TicketError::Scope,
+            ),
         ] {
             assert_eq!(allowed(m.clone(), p), Err(want), "{m} {p}");
         }
@@ -352,11 +411,39 @@ mod tests {
                 .unwrap(),
             "/library/metadata/101/thumb/1"
         );
+        assert_eq!(
+            photo_source(
+                "/library/collections/7/composite/1?width=300&url=%2F%3A%2Fprefs&xPlexToken=t"
+            )
+            .unwrap(),
+            "/library/collections/7/composite/1?width=300"
+        );
+        for ok in [
+            "/library/parts/301/indexes/sd/4000",
+            "/library/streams/55",
+            "%2Flibrary%2Fmetadata%2F101%2Fart%2F2",
+        ] {
+            assert!(photo_source(ok).is_ok(), "{ok}");
+        }
         for bad in [
             "http://evil.example/x.jpg",
             "//evil.example/x",
             "/a/../../etc/passwd",
             "relative/path",
+            "/photo/:/transcode?url=http://169.254.169.254/latest/meta-data",
+            "%2Fphoto%2F%3A%2Ftranscode%3Furl%3Dhttp%253A%252F%252F169.254.169.254%252F",
+            "/:/prefs",
+            "/accounts",
+            "/library/sections/1/all",
+            "/library/metadata",
+            "/library/metadata/1/refresh",
+            "/library/metadata/1/REFRESH;x",
+            "/library/metadata/../../:/prefs",
+            "/library/metadata/%2e%2e/%2e%2e/:/prefs",
+            "/library/metadata/1%2f..%2f..%2f:%2fprefs",
+            "/library/metadata/1%252f..",
+            "/library/metadata/1/thumb#frag",
+            "/library\\metadata/1",
         ] {
             assert!(photo_source(bad).is_err(), "{bad}");
         }

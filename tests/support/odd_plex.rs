@@ -157,6 +157,20 @@ impl OddPlex {
         format!("http://{}", self.addr.unwrap())
     }
 
+    /// plexgate in demo mode in front of this server, its database in `dir`.
+    pub async fn plexgate(&self, dir: &std::path::Path) -> plexgate::app::demo::Demo {
+        let config = super::test_config(
+            dir,
+            &[
+                ("demo.plex_url", &self.url()),
+                ("demo.plex_token", &self.token),
+            ],
+        );
+        plexgate::app::demo::Demo::start(config)
+            .await
+            .expect("demo starts")
+    }
+
     /// Serves `body` with `content_type` at `path`.
     pub fn serve(&self, path: &str, content_type: &'static str, body: &str) {
         self.bodies

@@ -24,7 +24,7 @@ use url::Url;
 use super::xml::{
     XML_WS, bad, escape_attr, escape_text, position, raw_attributes, read_text, unescape,
 };
-use super::{MapUri, RewriteError, contains_plex_token};
+use super::{MapUri, RewriteError};
 
 const DASH_NS: &str = "urn:mpeg:dash:schema:mpd:2011";
 const XLINK_NS: &str = "http://www.w3.org/1999/xlink";
@@ -41,23 +41,7 @@ pub fn rewrite_mpd<M: MapUri + ?Sized>(
     mapper: &M,
     out: &mut String,
 ) -> Result<(), RewriteError> {
-    let start = out.len();
-    let result = rewrite_into(input, mapper, out).and_then(|()| {
-        // Only an input (or a base URL) that names the token can produce an output that does;
-        // both are much smaller than the output, whose session ids are full of dashes.
-        let leak = mapper.guard_token_leaks()
-            && (contains_plex_token(input) || contains_plex_token(mapper.manifest_url().as_str()))
-            && contains_plex_token(&out[start..]);
-        if leak {
-            Err(RewriteError::TokenLeak)
-        } else {
-            Ok(())
-        }
-    });
-    if result.is_err() {
-        out.truncate(start);
-    }
-    result
+    super::rewrite_guarded(input, mapper, out, |m, out| rewrite_into(input, m, out))
 }
 
 /// Checks that an upstream body is an MPD before it is rewritten: UTF-8, well-formed XML whose

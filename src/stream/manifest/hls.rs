@@ -10,7 +10,7 @@
 //! through unmapped (an attribute it cannot parse fails the manifest); emit partial output on
 //! error.
 
-use super::{ManifestKind, MapUri, RewriteError, contains_plex_token};
+use super::{ManifestKind, MapUri, RewriteError};
 
 fn bad(reason: &'static str) -> RewriteError {
     RewriteError::BadManifest {
@@ -28,23 +28,7 @@ pub fn rewrite_hls<M: MapUri + ?Sized>(
     mapper: &M,
     out: &mut String,
 ) -> Result<(), RewriteError> {
-    let start = out.len();
-    let result = rewrite_into(input, mapper, out).and_then(|()| {
-        // Only an input (or a base URL) that names the token can produce an output that does;
-        // both are much smaller than the output, whose session ids are full of dashes.
-        let leak = mapper.guard_token_leaks()
-            && (contains_plex_token(input) || contains_plex_token(mapper.manifest_url().as_str()))
-            && contains_plex_token(&out[start..]);
-        if leak {
-            Err(RewriteError::TokenLeak)
-        } else {
-            Ok(())
-        }
-    });
-    if result.is_err() {
-        out.truncate(start);
-    }
-    result
+    super::rewrite_guarded(input, mapper, out, |m, out| rewrite_into(input, m, out))
 }
 
 fn rewrite_into<M: MapUri + ?Sized>(

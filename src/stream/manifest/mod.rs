@@ -18,6 +18,7 @@
 
 mod dash;
 mod hls;
+mod leak;
 mod mapper;
 mod uri;
 mod xml;
@@ -26,6 +27,7 @@ use std::fmt;
 
 pub use dash::{rewrite_mpd, validate_mpd};
 pub use hls::{rewrite_hls, validate_hls};
+pub use leak::LeakGuard;
 pub use mapper::{UriMapper, upstream_path};
 pub use uri::expand_templates;
 
@@ -141,6 +143,10 @@ pub enum RewriteError {
     /// was rewritten (a comment, an unknown attribute); last line of defence.
     #[error("rewritten manifest would still carry a Plex token parameter")]
     TokenLeak,
+    /// The rewritten manifest contains the value of a token plexgate holds (raw or encoded);
+    /// see [`LeakGuard`].
+    #[error("the Plex server's manifest contains a secret; it was not served")]
+    SecretLeak,
 }
 
 impl RewriteError {
@@ -154,6 +160,7 @@ impl RewriteError {
             RewriteError::BadUri { .. } => "manifest_bad_uri",
             RewriteError::Unsupported { .. } => "manifest_unsupported",
             RewriteError::TokenLeak => "manifest_token_leak",
+            RewriteError::SecretLeak => "upstream_manifest_leak",
         }
     }
 }
@@ -215,20 +222,21 @@ pub trait MapUri {
     }
 }
 
-/// Last line of defence shared by both rewriters: does `text` contain `X-Plex-Token` in any case?
-///
-/// `str::match_indices` with a `char` pattern is memchr-backed, so this stays cheap on a 1 MB
-/// playlist (dashes are rare compared to other bytes).
-pub(crate) fn contains_plex_token(text: &str) -> bool {
-    const TAIL: &[u8] = b"plex-token";
-    let bytes = text.as_bytes();
-    text.match_indices('-').any(|(i, _)| {
-        i > 0
-            && bytes[i - 1].eq_ignore_ascii_case(&b'x')
-            && bytes
-                .get(i + 1..i + 1 + TAIL.len())
-                .is_some_and(|t| t.eq_ignore_ascii_case(TAIL))
-    })
+/// The frame both rewriters run in: the finished output is checked by the token-name guard, and
+/// on any error nothing of the rejected manifest stays in `out`.
+fn rewrite_guarded<M: MapUri + ?Sized>(
+    input: &str,
+    mapper: &M,
+    out: &mut String,
+    rewrite: impl FnOnce(&M, &mut String) -> Result<(), RewriteError>,
+) -> Result<(), RewriteError> {
+    let start = out.len();
+    let result =
+        rewrite(mapper, out).and_then(|()| leak::check_token_name(input, mapper, &out[start..]));
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
 }
 
 #[cfg(test)]
@@ -262,16 +270,6 @@ mod tests {
             Some(ManifestKind::Dash)
         );
         assert_eq!(kind_of("/a.m3u8/b", None), None);
-    }
-
-    #[test]
-    fn token_marker_detection_is_case_insensitive() {
-        assert!(contains_plex_token("a?x-plex-token=1"));
-        assert!(contains_plex_token("#X-PLEX-TOKEN"));
-        assert!(contains_plex_token("X-Plex-Token"));
-        assert!(!contains_plex_token("X-Plex-Client-Identifier=x"));
-        assert!(!contains_plex_token("-plex-token at start"));
-        assert!(!contains_plex_token("x-plex-toke"));
     }
 
     #[test]

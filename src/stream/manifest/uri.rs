@@ -189,7 +189,8 @@ pub(crate) fn is_token_param(name: &str) -> bool {
 pub(crate) fn filter_query(query: &str) -> Option<Cow<'_, str>> {
     let drop = |pair: &str| {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        is_token_param(&lossy_decode(name)) || super::contains_plex_token(&lossy_decode(value))
+        is_token_param(&lossy_decode(name))
+            || super::leak::contains_plex_token(&lossy_decode(value))
     };
     if !query.split('&').any(drop) {
         return (!query.is_empty()).then_some(Cow::Borrowed(query));
