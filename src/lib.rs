@@ -24,6 +24,7 @@ pub mod crypto;
 pub mod db;
 pub mod demo;
 pub mod http;
+pub mod image;
 pub mod logging;
 pub mod metrics;
 pub mod plex;

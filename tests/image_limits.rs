@@ -14,7 +14,7 @@ use bytes::Bytes;
 use image::ImageEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use plex_world::PlexWorld;
-use plexgate::api::image_codec;
+use plexgate::image::codec as image_codec;
 use support::services::{Reply, serve};
 
 /// A solid grey `w`×`h` PNG: megapixels in a few kilobytes.

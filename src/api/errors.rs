@@ -1,31 +1,22 @@
-//! Domain errors into HTTP errors, and JSON success responses.
+//! Every domain error into the HTTP error, in one place.
 //!
 //! Statuses follow design §7: 400 bad input, 401 no session, 403 ticket/scope/CSRF, 404,
 //! 502 upstream said something wrong, 503 upstream down, 504 upstream timeout. Storage and
 //! crypto failures are the server's fault (500) and their details stay in the log.
 
-use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
-use http::{Response, StatusCode};
+use http::StatusCode;
+use http::header::{HeaderValue, RETRY_AFTER};
 
 use crate::db::DbError;
-use crate::http::body::full;
-use crate::http::{ApiError, Body};
+use crate::http::ApiError;
+use crate::image::codec::CodecError;
+use crate::image::fetch::FetchError;
 use crate::plex::PlexError;
-
-/// Serializes `value` as a JSON response with `status`.
-pub fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
-    let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
-    let mut resp = Response::new(full(Bytes::from(bytes)));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    resp.headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
-}
+use crate::plex::discover::DiscoverError;
+use crate::plex::plextv::PlexTvError;
+use crate::plex::sync::SyncError;
+use crate::tmdb::{EndpointError, TmdbError};
+use crate::trakt::TraktError;
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
@@ -149,6 +140,289 @@ impl From<crate::stream::playback::PlaybackError> for ApiError {
             ),
             PlaybackError::BadAddress => {
                 ApiError::new(StatusCode::BAD_GATEWAY, "plex_bad_address", e.to_string())
+            }
+        }
+    }
+}
+
+impl From<PlexTvError> for ApiError {
+    fn from(e: PlexTvError) -> Self {
+        match e {
+            PlexTvError::RateLimited { retry_after } => {
+                let err = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "plextv_rate_limited",
+                    "plex.tv is rate limiting sign-ins; retry shortly",
+                );
+                match retry_after {
+                    Some(s) => err.with_header(RETRY_AFTER, HeaderValue::from(s)),
+                    None => err,
+                }
+            }
+            PlexTvError::Unauthorized => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "plextv_unauthorized",
+                "plex.tv refused the account token; sign in again",
+            ),
+            PlexTvError::PinGone => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "pin_expired",
+                "the PIN is unknown or expired",
+            ),
+            PlexTvError::Unavailable(why) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "plextv_unavailable",
+                format!("plex.tv is unavailable: {why}"),
+            ),
+        }
+    }
+}
+
+impl From<SyncError> for ApiError {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::PlexTv(e) => e.into(),
+            SyncError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<FetchError> for ApiError {
+    fn from(e: FetchError) -> Self {
+        let message = e.to_string();
+        match e {
+            FetchError::Invalid => ApiError::bad_request("invalid_image_url", message),
+            FetchError::NotAllowed => ApiError::bad_request("image_url_not_allowed", message),
+            FetchError::NotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "image_not_found", message)
+            }
+            FetchError::TooLarge => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "image_too_large", message)
+            }
+            FetchError::Status(_) | FetchError::Unreachable => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "image_upstream_error", message)
+            }
+        }
+    }
+}
+
+impl From<CodecError> for ApiError {
+    fn from(e: CodecError) -> Self {
+        let status = match e {
+            CodecError::TooLarge { .. } => {
+                return ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "image_too_large",
+                    e.to_string(),
+                );
+            }
+            CodecError::Decode(_) | CodecError::Encode(_) => StatusCode::BAD_GATEWAY,
+        };
+        ApiError::new(status, "image_unreadable", e.to_string())
+    }
+}
+
+impl From<DiscoverError> for ApiError {
+    fn from(e: DiscoverError) -> Self {
+        match e {
+            DiscoverError::Unauthorized => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "plextv_unauthorized",
+                "plex.tv refused the account token; sign in again",
+            ),
+            DiscoverError::RateLimited { retry_after } => {
+                let err = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "plex.tv is rate limiting requests; retry shortly",
+                );
+                match retry_after {
+                    Some(s) => err.with_header(RETRY_AFTER, HeaderValue::from(s)),
+                    None => err,
+                }
+            }
+            DiscoverError::NotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "plextv_not_found",
+                "Plex's catalogue has no such item",
+            ),
+            DiscoverError::UnknownId(why) => {
+                ApiError::new(StatusCode::NOT_FOUND, "watchlist_id_unknown", why)
+            }
+            DiscoverError::Timeout => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "plextv_timeout",
+                "plex.tv did not answer in time",
+            ),
+            DiscoverError::Unreachable => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "plextv_unreachable",
+                "plex.tv cannot be reached",
+            ),
+            DiscoverError::Upstream { status } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "plextv_error",
+                format!("plex.tv answered HTTP {status}"),
+            ),
+            DiscoverError::BadBody => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "plextv_bad_response",
+                "plex.tv sent a response plexgate cannot use",
+            ),
+        }
+    }
+}
+
+impl From<TmdbError> for ApiError {
+    fn from(e: TmdbError) -> Self {
+        let retry =
+            |err: ApiError, secs: u64| err.with_header(RETRY_AFTER, HeaderValue::from(secs));
+        match e {
+            TmdbError::NotConfigured => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "tmdb_not_configured",
+                "no TMDB key is configured on this server; save your own key in Settings",
+            ),
+            TmdbError::Unauthorized { user_key: true } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "tmdb_unauthorized",
+                "TMDB refused your saved API key; save a valid key or remove it to use the default",
+            ),
+            TmdbError::Unauthorized { user_key: false } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "tmdb_unauthorized",
+                "TMDB refused this server's API key",
+            ),
+            TmdbError::NotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "tmdb_not_found",
+                "TMDB has no such resource",
+            ),
+            TmdbError::BadRequest { .. } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "tmdb_bad_request",
+                "TMDB refused the request parameters",
+            ),
+            TmdbError::RateLimited { retry_after } => retry(
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "tmdb_rate_limited",
+                    format!("TMDB is rate limiting requests; retry in {retry_after} s"),
+                ),
+                retry_after,
+            ),
+            TmdbError::Busy { retry_after } => retry(
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "tmdb_busy",
+                    format!("too many TMDB requests are queued; retry in {retry_after} s"),
+                ),
+                retry_after,
+            ),
+            TmdbError::Timeout => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "tmdb_timeout",
+                "TMDB did not answer in time",
+            ),
+            TmdbError::Unreachable => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "tmdb_unreachable",
+                "TMDB cannot be reached",
+            ),
+            TmdbError::Upstream { status } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "tmdb_error",
+                format!("TMDB answered HTTP {status}"),
+            ),
+            TmdbError::BadBody => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "tmdb_bad_response",
+                "TMDB sent a response plexgate cannot use",
+            ),
+            TmdbError::Storage(db) => {
+                tracing::error!(error = %db, "reading a stored TMDB key failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage_error",
+                    "the database could not complete the request",
+                )
+            }
+        }
+    }
+}
+
+impl From<EndpointError> for ApiError {
+    fn from(e: EndpointError) -> Self {
+        ApiError::bad_request(e.code, e.message)
+    }
+}
+
+impl From<TraktError> for ApiError {
+    fn from(e: TraktError) -> Self {
+        match e {
+            TraktError::NotConfigured => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "trakt_not_configured",
+                "Trakt is not configured on this server (trakt.client_id and trakt.client_secret)",
+            ),
+            TraktError::NotAuthenticated => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "trakt_not_authenticated",
+                "Trakt not authenticated; connect Trakt in Settings",
+            ),
+            TraktError::AppRejected => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "trakt_unauthorized",
+                "Trakt refused this server's client id (trakt.client_id)",
+            ),
+            TraktError::RateLimited { retry_after } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "trakt_rate_limited",
+                format!("Trakt is rate limiting requests; retry in {retry_after} s"),
+            )
+            .with_header(RETRY_AFTER, HeaderValue::from(retry_after)),
+            TraktError::NotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "trakt_not_found",
+                "Trakt has no such resource",
+            ),
+            TraktError::Rejected { status } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "trakt_bad_request",
+                format!("Trakt refused the request (HTTP {status})"),
+            ),
+            TraktError::LimitExceeded => ApiError::new(
+                StatusCode::CONFLICT,
+                "trakt_limit_exceeded",
+                "a Trakt account limit was reached (for example a full watchlist)",
+            ),
+            TraktError::Timeout => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "trakt_timeout",
+                "Trakt did not answer in time",
+            ),
+            TraktError::Unreachable => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "trakt_unreachable",
+                "Trakt cannot be reached",
+            ),
+            TraktError::Upstream { status } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "trakt_error",
+                format!("Trakt answered HTTP {status}"),
+            ),
+            TraktError::BadBody => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "trakt_bad_response",
+                "Trakt sent a response plexgate cannot use",
+            ),
+            TraktError::Storage(db) => {
+                tracing::error!(error = %db, "reading or writing stored Trakt tokens failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage_error",
+                    "the database could not complete the request",
+                )
             }
         }
     }

@@ -17,8 +17,7 @@ use crate::db;
 use crate::demo::{DemoPlex, DemoPlexOptions};
 use crate::http::ShutdownOutcome;
 
-/// The Plex account id the demo user gets.
-pub const DEMO_PLEX_ID: i64 = 1;
+pub use crate::auth::DEMO_PLEX_ID;
 /// The demo user's name.
 pub const DEMO_USERNAME: &str = "demo";
 

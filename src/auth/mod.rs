@@ -8,4 +8,8 @@ pub mod admission;
 pub mod cookie;
 mod login;
 
+/// The plex.tv account id of the demo user (`plexgate demo` seeds it; `/api/auth/demo-login`
+/// signs in as it).
+pub const DEMO_PLEX_ID: i64 = 1;
+
 pub use login::{AuthSession, LoginSessions, SESSION_ABSOLUTE_TTL, SESSION_IDLE_TTL};

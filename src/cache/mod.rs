@@ -13,6 +13,34 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// Time-to-live of each cached Plex route (contract §2.2).
+pub mod plex_ttl {
+    use std::time::Duration;
+
+    /// `/libraries` (and the section list findByGuid walks).
+    pub const LIBRARIES: Duration = Duration::from_secs(3600);
+    /// `/library/:id/all`.
+    pub const LIBRARY: Duration = Duration::from_secs(300);
+    /// `/library/:id/:directory`.
+    pub const SECONDARY: Duration = Duration::from_secs(3600);
+    /// `/dir/*`.
+    pub const DIR: Duration = Duration::from_secs(600);
+    /// `/metadata/:id` (and `/ratings/:id`).
+    pub const METADATA: Duration = Duration::from_secs(3600);
+    /// `/search`.
+    pub const SEARCH: Duration = Duration::from_secs(300);
+    /// `/findByGuid`.
+    pub const GUID: Duration = Duration::from_secs(1800);
+    /// `/ondeck`.
+    pub const ONDECK: Duration = Duration::from_secs(60);
+    /// `/continue`.
+    pub const CONTINUE: Duration = Duration::from_secs(60);
+    /// `/recent`.
+    pub const RECENT: Duration = Duration::from_secs(300);
+    /// `/test` capabilities.
+    pub const CAPABILITIES: Duration = Duration::from_secs(3600);
+}
+
 use bytes::Bytes;
 use moka::Expiry;
 use moka::future::Cache;

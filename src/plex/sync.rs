@@ -20,6 +20,22 @@ pub enum SyncError {
     Db(#[from] DbError),
 }
 
+/// Syncs `user_id`'s servers with their stored (sealed) account token.
+pub async fn sync_user(
+    db: &Db,
+    secrets: &SecretBox,
+    plextv: &PlexTv,
+    directory: &ServerDirectory,
+    user_id: i64,
+    client_id: &str,
+) -> Result<Vec<Server>, SyncError> {
+    let sealed = secrets.clone();
+    let token = db
+        .read(move |conn| db::users::user_plex_token(conn, user_id, &sealed))
+        .await?;
+    sync_servers(db, secrets, plextv, directory, user_id, &token, client_id).await
+}
+
 /// Fetches the account's servers from plex.tv and replaces the user's stored list. Returns the
 /// stored servers.
 pub async fn sync_servers(

@@ -15,9 +15,9 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
 
-use super::AppState;
-use super::auth::require_session;
-use super::errors::json_response;
+use crate::api::respond::json_response;
+use crate::api::session::require_session;
+use crate::api::state::AppState;
 use crate::cache::{Entry, user_prefix};
 use crate::db::{self, DbError};
 use crate::http::{ApiError, Body, PathParams};
@@ -27,57 +27,6 @@ use crate::plex::discover::{DiscoverError, Kind, WatchlistId};
 const WATCHLIST_TTL: Duration = Duration::from_secs(60);
 /// Largest page the browser may ask for.
 const MAX_PAGE: u32 = 500;
-
-impl From<DiscoverError> for ApiError {
-    fn from(e: DiscoverError) -> Self {
-        match e {
-            DiscoverError::Unauthorized => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "plextv_unauthorized",
-                "plex.tv refused the account token; sign in again",
-            ),
-            DiscoverError::RateLimited { retry_after } => {
-                let err = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    "plex.tv is rate limiting requests; retry shortly",
-                );
-                match retry_after {
-                    Some(s) => err.with_header(RETRY_AFTER, HeaderValue::from(s)),
-                    None => err,
-                }
-            }
-            DiscoverError::NotFound => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "plextv_not_found",
-                "Plex's catalogue has no such item",
-            ),
-            DiscoverError::UnknownId(why) => {
-                ApiError::new(StatusCode::NOT_FOUND, "watchlist_id_unknown", why)
-            }
-            DiscoverError::Timeout => ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "plextv_timeout",
-                "plex.tv did not answer in time",
-            ),
-            DiscoverError::Unreachable => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "plextv_unreachable",
-                "plex.tv cannot be reached",
-            ),
-            DiscoverError::Upstream { status } => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "plextv_error",
-                format!("plex.tv answered HTTP {status}"),
-            ),
-            DiscoverError::BadBody => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "plextv_bad_response",
-                "plex.tv sent a response plexgate cannot use",
-            ),
-        }
-    }
-}
 
 /// The user's plex.tv account token (only ever sent to plex.tv and Discover, as a header).
 pub async fn account_token(state: &AppState, user_id: i64) -> Result<String, ApiError> {
@@ -137,7 +86,12 @@ pub async fn watchlist(
         })
         .await;
     match outcome {
-        Ok((entry, hit)) => Ok(super::tmdb::cached_json(&entry, hit, "general")),
+        Ok((entry, hit)) => Ok(crate::api::respond::cached(
+            &entry,
+            hit,
+            "general",
+            crate::api::respond::BrowserCaching::PrivateRemaining,
+        )),
         Err(shared) => match &*shared {
             Fetch::Discover(DiscoverError::RateLimited { retry_after }) => {
                 Ok(rate_limited(*retry_after))

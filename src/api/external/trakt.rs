@@ -8,90 +8,19 @@
 //! `trakt_not_configured` (polling: 200 `{ok:false, error:"invalid_client"}`, which the frontend
 //! treats as final). What must never happen: a Trakt token or the client secret in a response.
 
-use http::header::{HeaderValue, RETRY_AFTER};
+use http::header::HeaderValue;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AppState;
-use super::auth::require_session;
-use super::errors::json_response;
+use crate::api::respond::json_response;
+use crate::api::session::require_session;
+use crate::api::state::AppState;
 use crate::http::body::full;
 use crate::http::json::{read_body, read_json};
 use crate::http::{ApiError, Body, PathParams};
 use crate::trakt::{DevicePoll, TraktError};
-
-impl From<TraktError> for ApiError {
-    fn from(e: TraktError) -> Self {
-        match e {
-            TraktError::NotConfigured => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "trakt_not_configured",
-                "Trakt is not configured on this server (trakt.client_id and trakt.client_secret)",
-            ),
-            TraktError::NotAuthenticated => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "trakt_not_authenticated",
-                "Trakt not authenticated; connect Trakt in Settings",
-            ),
-            TraktError::AppRejected => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "trakt_unauthorized",
-                "Trakt refused this server's client id (trakt.client_id)",
-            ),
-            TraktError::RateLimited { retry_after } => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "trakt_rate_limited",
-                format!("Trakt is rate limiting requests; retry in {retry_after} s"),
-            )
-            .with_header(RETRY_AFTER, HeaderValue::from(retry_after)),
-            TraktError::NotFound => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "trakt_not_found",
-                "Trakt has no such resource",
-            ),
-            TraktError::Rejected { status } => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "trakt_bad_request",
-                format!("Trakt refused the request (HTTP {status})"),
-            ),
-            TraktError::LimitExceeded => ApiError::new(
-                StatusCode::CONFLICT,
-                "trakt_limit_exceeded",
-                "a Trakt account limit was reached (for example a full watchlist)",
-            ),
-            TraktError::Timeout => ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "trakt_timeout",
-                "Trakt did not answer in time",
-            ),
-            TraktError::Unreachable => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "trakt_unreachable",
-                "Trakt cannot be reached",
-            ),
-            TraktError::Upstream { status } => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "trakt_error",
-                format!("Trakt answered HTTP {status}"),
-            ),
-            TraktError::BadBody => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "trakt_bad_response",
-                "Trakt sent a response plexgate cannot use",
-            ),
-            TraktError::Storage(db) => {
-                tracing::error!(error = %db, "reading or writing stored Trakt tokens failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "storage_error",
-                    "the database could not complete the request",
-                )
-            }
-        }
-    }
-}
 
 fn param<'r>(req: &'r Request<Incoming>, name: &str) -> Option<&'r str> {
     req.extensions()
@@ -161,7 +90,12 @@ async fn chart(
     cache_key: String,
 ) -> Result<Response<Body>, ApiError> {
     let (entry, hit) = state.trakt().chart(&path, cache_key).await?;
-    Ok(super::tmdb::cached_json(&entry, hit, "trakt"))
+    Ok(crate::api::respond::cached(
+        &entry,
+        hit,
+        "trakt",
+        crate::api::respond::BrowserCaching::PrivateRemaining,
+    ))
 }
 
 /// `GET /api/trakt/trending/{media}?limit`.

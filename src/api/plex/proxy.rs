@@ -11,7 +11,7 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use url::Url;
 
-use super::AppState;
+use crate::api::state::AppState;
 use crate::http::json::read_body;
 use crate::http::{ApiError, Body, PathParams};
 use crate::plex::ServerAccess;

@@ -20,7 +20,7 @@ use image::imageops::FilterType;
 use image::{DynamicImage, ExtendedColorType, ImageEncoder, ImageFormat, ImageReader, Limits};
 use tokio::sync::Semaphore;
 
-use super::image_spec::{Format, Spec, plan};
+use super::spec::{Format, Spec, plan};
 
 /// Largest source accepted, in pixels per side (the area is bounded by `image.max_pixels`).
 pub const MAX_DECODE_SIDE: u32 = 12_000;

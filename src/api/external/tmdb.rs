@@ -7,125 +7,18 @@
 //! carry `X-Cache: HIT|MISS` and `X-Cache-Bucket: tmdb`; `Cache-Control: no-cache` from the
 //! browser refetches. What must never happen: the TMDB key in a response or an error message.
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::header::CACHE_CONTROL;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AppState;
-use super::auth::require_session;
-use super::errors::json_response;
-use crate::cache::{Entry, Hit};
-use crate::http::body::full;
+use crate::api::respond::{BrowserCaching, cached, json_response};
+use crate::api::session::require_session;
+use crate::api::state::AppState;
 use crate::http::json::read_json;
 use crate::http::{ApiError, Body, PathParams};
-use crate::tmdb::{Endpoint, EndpointError, KeyOwner, Query, TmdbError, endpoints};
-
-impl From<TmdbError> for ApiError {
-    fn from(e: TmdbError) -> Self {
-        let retry =
-            |err: ApiError, secs: u64| err.with_header(RETRY_AFTER, HeaderValue::from(secs));
-        match e {
-            TmdbError::NotConfigured => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "tmdb_not_configured",
-                "no TMDB key is configured on this server; save your own key in Settings",
-            ),
-            TmdbError::Unauthorized { user_key: true } => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "tmdb_unauthorized",
-                "TMDB refused your saved API key; save a valid key or remove it to use the default",
-            ),
-            TmdbError::Unauthorized { user_key: false } => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "tmdb_unauthorized",
-                "TMDB refused this server's API key",
-            ),
-            TmdbError::NotFound => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "tmdb_not_found",
-                "TMDB has no such resource",
-            ),
-            TmdbError::BadRequest { .. } => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "tmdb_bad_request",
-                "TMDB refused the request parameters",
-            ),
-            TmdbError::RateLimited { retry_after } => retry(
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "tmdb_rate_limited",
-                    format!("TMDB is rate limiting requests; retry in {retry_after} s"),
-                ),
-                retry_after,
-            ),
-            TmdbError::Busy { retry_after } => retry(
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "tmdb_busy",
-                    format!("too many TMDB requests are queued; retry in {retry_after} s"),
-                ),
-                retry_after,
-            ),
-            TmdbError::Timeout => ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "tmdb_timeout",
-                "TMDB did not answer in time",
-            ),
-            TmdbError::Unreachable => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "tmdb_unreachable",
-                "TMDB cannot be reached",
-            ),
-            TmdbError::Upstream { status } => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "tmdb_error",
-                format!("TMDB answered HTTP {status}"),
-            ),
-            TmdbError::BadBody => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "tmdb_bad_response",
-                "TMDB sent a response plexgate cannot use",
-            ),
-            TmdbError::Storage(db) => {
-                tracing::error!(error = %db, "reading a stored TMDB key failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "storage_error",
-                    "the database could not complete the request",
-                )
-            }
-        }
-    }
-}
-
-impl From<EndpointError> for ApiError {
-    fn from(e: EndpointError) -> Self {
-        ApiError::bad_request(e.code, e.message)
-    }
-}
-
-/// A cached JSON body as a response: `X-Cache`, `X-Cache-Bucket` and a private max-age of what
-/// is left of the entry's life.
-pub(crate) fn cached_json(entry: &Entry, hit: Hit, bucket: &'static str) -> Response<Body> {
-    let mut resp = Response::new(full(entry.body.clone()));
-    let left = entry
-        .ttl
-        .saturating_sub(entry.stored_at.elapsed())
-        .as_secs_f64()
-        .ceil() as u64;
-    let headers = resp.headers_mut();
-    if let Ok(ct) = HeaderValue::from_str(&entry.content_type) {
-        headers.insert(CONTENT_TYPE, ct);
-    }
-    headers.insert("x-cache", HeaderValue::from_static(hit.as_str()));
-    headers.insert("x-cache-bucket", HeaderValue::from_static(bucket));
-    if let Ok(cc) = HeaderValue::from_str(&format!("private, max-age={left}")) {
-        headers.insert(CACHE_CONTROL, cc);
-    }
-    resp
-}
+use crate::tmdb::{Endpoint, EndpointError, KeyOwner, Query, endpoints};
 
 fn param<'r>(req: &'r Request<Incoming>, name: &str) -> &'r str {
     req.extensions()
@@ -158,7 +51,12 @@ async fn serve(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().contains("no-cache"));
     let (entry, hit) = state.tmdb().get(&endpoint, &key, bypass).await?;
-    Ok(cached_json(&entry, hit, "tmdb"))
+    Ok(cached(
+        &entry,
+        hit,
+        "tmdb",
+        BrowserCaching::PrivateRemaining,
+    ))
 }
 
 /// `GET /api/tmdb/trending/{media}/{window}?page`.

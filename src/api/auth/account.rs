@@ -6,92 +6,16 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
 
-use super::AppState;
-use super::errors::json_response;
-use crate::auth::cookie::{self, Attributes};
-use crate::auth::{AuthSession, SESSION_ABSOLUTE_TTL};
-use crate::config::SameSite;
-use crate::db::{self, users::User};
-use crate::http::{ApiError, Body, RequestContext};
+use crate::api::respond::json_response;
+use crate::api::session::{
+    cookie_attributes, load_user, login_identity, require_session, signed_in_response, user_json,
+};
+use crate::api::state::AppState;
+use crate::auth::cookie::{self};
+use crate::db::{self};
+use crate::http::{ApiError, Body};
+use crate::plex::sync::sync_user;
 use crate::stream::facade;
-
-/// The signed-in session, or 401 JSON.
-pub async fn require_session(
-    req: &Request<Incoming>,
-    state: &AppState,
-) -> Result<AuthSession, ApiError> {
-    state
-        .logins()
-        .authenticate(req.headers())
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("sign in first"))
-}
-
-/// How Plex sees calls made for this browser's login session: its own client identifier and a
-/// device name with the browser and the user, so Plex never mixes two browsers up.
-pub async fn login_identity(
-    headers: &http::HeaderMap,
-    state: &AppState,
-    login: &AuthSession,
-) -> Result<crate::plex::ClientIdentity, ApiError> {
-    let user_id = login.user_id;
-    let user = state
-        .db()
-        .read(move |conn| db::users::get_user(conn, user_id))
-        .await?;
-    let agent = headers
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
-    let name = crate::plex::identity_headers::device_name(
-        agent,
-        user.as_ref().map(|u| u.username.as_str()),
-    );
-    Ok(state.identity().for_login(&login.hash, name))
-}
-
-/// Cookie scope: configured, or derived from how the request arrived and the public URL.
-pub fn cookie_attributes(req: &Request<Incoming>, state: &AppState) -> Attributes {
-    let https_request = req
-        .extensions()
-        .get::<RequestContext>()
-        .is_some_and(|c| c.scheme == "https");
-    let https_public = state
-        .config()
-        .server
-        .public_url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("https://"));
-    let auth = &state.config().auth;
-    let secure = auth.cookie_secure.unwrap_or(https_request || https_public);
-    let same_site = auth.cookie_same_site.unwrap_or(
-        if https_public && !state.config().server.cors_origins.is_empty() {
-            SameSite::None
-        } else {
-            SameSite::Lax
-        },
-    );
-    Attributes { secure, same_site }
-}
-
-/// The user object the frontend reads (`id`, `username`, `email`, `thumb`, `subscription`).
-pub fn user_json(user: &User) -> serde_json::Value {
-    json!({
-        "id": user.id.to_string(),
-        "plexId": user.plex_id,
-        "username": user.username,
-        "email": user.email,
-        "thumb": user.thumb,
-        "title": user.title,
-        "subscription": user.subscription,
-    })
-}
-
-async fn load_user(state: &AppState, user_id: i64) -> Result<Option<User>, ApiError> {
-    Ok(state
-        .db()
-        .read(move |conn| db::users::get_user(conn, user_id))
-        .await?)
-}
 
 /// `GET /api/auth/session`: always 200; `{authenticated:false}` when signed out.
 pub async fn session(req: Request<Incoming>, state: AppState) -> Result<Response<Body>, ApiError> {
@@ -153,7 +77,7 @@ pub async fn demo_login(
     }
     let user = state
         .db()
-        .read(|conn| db::users::get_user_by_plex_id(conn, crate::app::demo::DEMO_PLEX_ID))
+        .read(|conn| db::users::get_user_by_plex_id(conn, crate::auth::DEMO_PLEX_ID))
         .await?
         .ok_or_else(|| {
             ApiError::new(
@@ -163,33 +87,6 @@ pub async fn demo_login(
             )
         })?;
     signed_in_response(&req, &state, &user).await
-}
-
-/// Starts a login session for `user` and answers `{authenticated:true, user}` with the cookie.
-pub async fn signed_in_response(
-    req: &Request<Incoming>,
-    state: &AppState,
-    user: &User,
-) -> Result<Response<Body>, ApiError> {
-    let client_ip = req
-        .extensions()
-        .get::<RequestContext>()
-        .map(|c| c.client_ip.to_string());
-    let ua = req
-        .headers()
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(200).collect());
-    let (value, _) = state.logins().create(user.id, ua, client_ip).await?;
-    let mut resp = json_response(
-        StatusCode::OK,
-        &json!({"authenticated": true, "user": user_json(user)}),
-    );
-    resp.headers_mut().insert(
-        SET_COOKIE,
-        cookie::set(&value, SESSION_ABSOLUTE_TTL, cookie_attributes(req, state)),
-    );
-    Ok(resp)
 }
 
 /// `GET /api/auth/servers`: the user's servers with `baseUrl` = the facade URL and `token` = the
@@ -202,10 +99,19 @@ pub async fn servers(req: Request<Incoming>, state: AppState) -> Result<Response
     let synced = if state.demo_mode() {
         None
     } else {
-        match super::servers::sync_for(&state, user_id).await {
+        match sync_user(
+            state.db(),
+            state.secrets(),
+            state.plextv(),
+            state.servers(),
+            user_id,
+            state.identity().client_identifier(),
+        )
+        .await
+        {
             Ok(list) => Some(list),
             Err(e) => {
-                tracing::warn!(user_id, error = %e.message(), "server sync failed; answering the stored list");
+                tracing::warn!(user_id, error = %e, "server sync failed; answering the stored list");
                 None
             }
         }

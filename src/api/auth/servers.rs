@@ -10,46 +10,26 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AppState;
-use super::auth::require_session;
-use super::errors::json_response;
+use crate::api::respond::json_response;
+use crate::api::session::require_session;
+use crate::api::state::AppState;
 use crate::db::{self, servers::Server};
 use crate::http::json::read_json;
 use crate::http::{ApiError, Body, PathParams};
-use crate::plex::sync::{SyncError, sync_servers};
-
-impl From<SyncError> for ApiError {
-    fn from(e: SyncError) -> Self {
-        match e {
-            SyncError::PlexTv(e) => e.into(),
-            SyncError::Db(e) => e.into(),
-        }
-    }
-}
-
-/// Syncs `user_id`'s servers from plex.tv with their stored account token.
-pub async fn sync_for(state: &AppState, user_id: i64) -> Result<Vec<Server>, ApiError> {
-    let secrets = state.secrets().clone();
-    let token = state
-        .db()
-        .read(move |conn| db::users::user_plex_token(conn, user_id, &secrets))
-        .await?;
-    Ok(sync_servers(
-        state.db(),
-        state.secrets(),
-        state.plextv(),
-        state.servers(),
-        user_id,
-        &token,
-        state.identity().client_identifier(),
-    )
-    .await?)
-}
+use crate::plex::sync::sync_user;
 
 /// `POST /api/auth/servers/sync` → `{saved, servers:[{id, name}]}`.
 pub async fn sync(req: Request<Incoming>, state: AppState) -> Result<Response<Body>, ApiError> {
     let s = require_session(&req, &state).await?;
-    let servers = sync_for(&state, s.user_id).await?;
+    let servers = sync_user(
+        state.db(),
+        state.secrets(),
+        state.plextv(),
+        state.servers(),
+        s.user_id,
+        state.identity().client_identifier(),
+    )
+    .await?;
     let list: Vec<_> = servers
         .iter()
         .map(|s| json!({"id": s.machine_identifier, "name": s.name}))

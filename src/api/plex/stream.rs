@@ -12,9 +12,9 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
 
-use super::AppState;
-use super::auth::require_session;
-use super::errors::json_response;
+use crate::api::respond::json_response;
+use crate::api::session::require_session;
+use crate::api::state::AppState;
 use crate::db::playback as playback_rows;
 use crate::http::{ApiError, Body, PathParams};
 use crate::plex::ClientIdentity;
@@ -124,13 +124,13 @@ fn rating_key(req: &Request<Incoming>) -> Result<String, ApiError> {
 /// `GET /api/plex/stream/:ratingKey`: validates the options, then answers from local state
 /// (ticket minted, session recorded); Plex hears of it only when the URL is first fetched.
 pub async fn start(req: Request<Incoming>, state: AppState) -> Result<Response<Body>, ApiError> {
-    let ctx = super::plex::ctx(&req, &state).await?;
+    let ctx = super::ctx(&req, &state).await?;
     let (login, server_id) = (ctx.login, ctx.server_id);
     let rk = rating_key(&req)?;
     let opts = parse_options(req.uri().query())?;
     let protocol = opts.protocol.unwrap_or(Protocol::Dash);
     let user_id = login.user_id;
-    let identity = super::auth::login_identity(req.headers(), &state, &login).await?;
+    let identity = crate::api::session::login_identity(req.headers(), &state, &login).await?;
     let request = TranscodeRequest {
         rating_key: rk.clone(),
         media_index: opts.media_index,

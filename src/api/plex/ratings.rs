@@ -10,11 +10,11 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::Value;
 
-use super::AppState;
-use super::auth::require_session;
-use super::errors::json_response;
-use super::plex::{ctx, path_param, rating_key};
-use super::plex_library::metadata_item;
+use super::{ctx, metadata_item};
+use crate::api::extract::{path_param, rating_key};
+use crate::api::respond::json_response;
+use crate::api::session::require_session;
+use crate::api::state::AppState;
 use crate::http::{ApiError, Body};
 use crate::plex::client::Query;
 

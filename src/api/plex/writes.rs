@@ -21,9 +21,11 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{Map, Value, json};
 
-use super::AppState;
-use super::errors::json_response;
-use super::plex::{Ctx, container, ctx, invalidate_watch_state, path_param, rating_key};
+use super::{Ctx, ctx, invalidate_watch_state};
+use crate::api::extract::{path_param, rating_key};
+use crate::api::respond::container;
+use crate::api::respond::json_response;
+use crate::api::state::AppState;
 use crate::http::json::read_json;
 use crate::http::{ApiError, Body};
 use crate::plex::client::{PlexClient, Query};

@@ -16,10 +16,10 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
-use super::AppState;
-use super::auth::require_session;
-use super::errors::json_response;
-use super::plex::ttl;
+use crate::api::respond::json_response;
+use crate::api::session::require_session;
+use crate::api::state::AppState;
+use crate::cache::plex_ttl as ttl;
 use crate::cache::{Bucket, Entry, user_prefix};
 use crate::http::json::read_json;
 use crate::http::{ApiError, Body};
@@ -32,29 +32,8 @@ const MAX_WARM_TTL: u64 = 86_400;
 /// Largest value `warm` stores.
 const MAX_WARM_BYTES: usize = 256 << 10;
 
-/// `YYYY-MM-DDTHH:MM:SS.000Z` for Unix seconds.
-pub fn iso8601(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.000Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
 fn now_iso() -> String {
-    iso8601(crate::util::unix_now())
+    crate::util::iso8601(crate::util::unix_now())
 }
 
 fn bucket<'s>(state: &'s AppState, name: Option<&str>) -> Result<&'s Bucket, ApiError> {
@@ -320,8 +299,8 @@ pub async fn config(req: Request<Incoming>, state: AppState) -> Result<Response<
                 "capabilities": s(ttl::CAPABILITIES),
             },
             "image": {
-                "plex": s(super::image::PLEX_TTL),
-                "proxy": s(super::image::PROXY_TTL),
+                "plex": s(crate::image::PLEX_TTL),
+                "proxy": s(crate::image::PROXY_TTL),
             },
         }),
     ))
@@ -416,15 +395,4 @@ pub async fn bulk(req: Request<Incoming>, state: AppState) -> Result<Response<Bo
         StatusCode::OK,
         &json!({"total": results.len(), "results": results}),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn iso_dates() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601(1_759_300_000), "2025-10-01T06:26:40.000Z");
-    }
 }

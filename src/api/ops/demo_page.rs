@@ -15,11 +15,11 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderValue, IF_NONE_MATCH
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::AppState;
+use crate::api::state::AppState;
 use crate::http::body::{empty, full};
 use crate::http::{ApiError, Body, PathParams};
 
-const PAGE: &str = include_str!("../../assets/demo/index.html");
+const PAGE: &str = include_str!("../../../assets/demo/index.html");
 
 /// Only this origin, and `blob:` for the MediaSource URLs and hls.js's worker.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
@@ -31,41 +31,45 @@ const TEXT: &str = "text/plain; charset=utf-8";
 
 /// `(file name, content type, bytes)` of every asset `/demo/assets/` serves.
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    ("demo.js", JS, include_bytes!("../../assets/demo/demo.js")),
+    (
+        "demo.js",
+        JS,
+        include_bytes!("../../../assets/demo/demo.js"),
+    ),
     (
         "demo.css",
         "text/css; charset=utf-8",
-        include_bytes!("../../assets/demo/demo.css"),
+        include_bytes!("../../../assets/demo/demo.css"),
     ),
     (
         "favicon.svg",
         "image/svg+xml",
-        include_bytes!("../../assets/demo/favicon.svg"),
+        include_bytes!("../../../assets/demo/favicon.svg"),
     ),
     (
         "hls-1.7.4.min.js",
         JS,
-        include_bytes!("../../assets/vendor/hls-1.7.4.min.js"),
+        include_bytes!("../../../assets/vendor/hls-1.7.4.min.js"),
     ),
     (
         "hls.js-LICENSE.txt",
         TEXT,
-        include_bytes!("../../assets/vendor/hls.js-LICENSE.txt"),
+        include_bytes!("../../../assets/vendor/hls.js-LICENSE.txt"),
     ),
     (
         "dash.mediaplayer-5.2.1.min.js",
         JS,
-        include_bytes!("../../assets/vendor/dash.mediaplayer-5.2.1.min.js"),
+        include_bytes!("../../../assets/vendor/dash.mediaplayer-5.2.1.min.js"),
     ),
     (
         "dash.mediaplayer-5.2.1.min.js.LICENSE.txt",
         TEXT,
-        include_bytes!("../../assets/vendor/dash.mediaplayer-5.2.1.min.js.LICENSE.txt"),
+        include_bytes!("../../../assets/vendor/dash.mediaplayer-5.2.1.min.js.LICENSE.txt"),
     ),
     (
         "dashjs-LICENSE.md",
         TEXT,
-        include_bytes!("../../assets/vendor/dashjs-LICENSE.md"),
+        include_bytes!("../../../assets/vendor/dashjs-LICENSE.md"),
     ),
 ];
 

@@ -7,8 +7,8 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
 
-use super::AppState;
-use super::errors::json_response;
+use crate::api::respond::json_response;
+use crate::api::state::AppState;
 use crate::http::{ApiError, Body};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);

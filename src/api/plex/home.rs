@@ -10,10 +10,11 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
-use super::AppState;
-use super::auth::require_session;
-use super::errors::json_response;
-use super::plex::{Ctx, cached_json, cached_response, container, container_array, ctx, ttl};
+use super::{Ctx, cached_json, cached_response, ctx, ttl};
+use crate::api::respond::json_response;
+use crate::api::respond::{container, container_array};
+use crate::api::session::require_session;
+use crate::api::state::AppState;
 use crate::cache::{Entry, user_prefix};
 use crate::db;
 use crate::http::{ApiError, Body};
@@ -62,7 +63,7 @@ pub async fn recent(req: Request<Incoming>, state: AppState) -> Result<Response<
     let q = Query::passthrough(req.uri().query(), &[]);
     let library = match q.get("library").map(str::trim).filter(|l| !l.is_empty()) {
         None => None,
-        Some(l) => Some(super::plex::section_key(l)?),
+        Some(l) => Some(crate::api::extract::section_key(l)?),
     };
     match library {
         Some(id) => {

@@ -12,15 +12,14 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AppState;
-use super::auth::{cookie_attributes, signed_in_response};
-use super::errors::json_response;
+use crate::api::respond::json_response;
+use crate::api::session::{cookie_attributes, signed_in_response};
+use crate::api::state::AppState;
 use crate::auth::admission::{self, AdmissionError, Admitted};
 use crate::auth::cookie;
 use crate::db;
 use crate::http::json::read_json;
 use crate::http::{ApiError, Body, PathParams, RequestContext};
-use crate::plex::plextv::PlexTvError;
 use crate::plex::sync::sync_servers;
 
 fn limit(req: &Request<Incoming>, state: &AppState) -> Result<(), ApiError> {
@@ -53,39 +52,6 @@ fn valid_client_id(id: &str) -> bool {
 #[serde(rename_all = "camelCase")]
 struct PinBody {
     client_id: Option<String>,
-}
-
-impl From<PlexTvError> for ApiError {
-    fn from(e: PlexTvError) -> Self {
-        match e {
-            PlexTvError::RateLimited { retry_after } => {
-                let err = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "plextv_rate_limited",
-                    "plex.tv is rate limiting sign-ins; retry shortly",
-                );
-                match retry_after {
-                    Some(s) => err.with_header(RETRY_AFTER, HeaderValue::from(s)),
-                    None => err,
-                }
-            }
-            PlexTvError::Unauthorized => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "plextv_unauthorized",
-                "plex.tv refused the account token; sign in again",
-            ),
-            PlexTvError::PinGone => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "pin_expired",
-                "the PIN is unknown or expired",
-            ),
-            PlexTvError::Unavailable(why) => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "plextv_unavailable",
-                format!("plex.tv is unavailable: {why}"),
-            ),
-        }
-    }
 }
 
 /// `POST /api/auth/plex/pin` `{clientId?}` → `{id, code, clientId, authUrl}`.

@@ -4,7 +4,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::AppState;
+use crate::api::state::AppState;
 use crate::http::body::full;
 use crate::http::{ApiError, Body};
 

@@ -9,7 +9,7 @@
 //! allowlisted hosts only, never with a token. The browser's `server`/`token` parameters are ignored — a browser never
 //! picks which server or token plexgate uses.
 //!
-//! Must never: fetch an arbitrary URL or a local file (see [`super::image_fetch`]), take a token
+//! Must never: fetch an arbitrary URL or a local file (see [`crate::image::fetch`]), take a token
 //! from the browser, treat `f` as anything but one of three encoders, or answer without a
 //! session.
 
@@ -22,63 +22,25 @@ use hyper::body::Incoming;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::AppState;
-use super::auth::require_session;
-use super::errors::json_response;
-use super::image_codec::{CodecError, process};
-use super::image_fetch::{AllowedHost, FetchError, fetch};
-use super::image_spec::Spec;
-use super::plex::ctx;
+use super::ctx;
+use crate::api::respond::json_response;
+use crate::api::session::require_session;
+use crate::api::state::AppState;
 use crate::cache::{Entry, Hit, user_prefix};
 use crate::http::body::{empty, full};
 use crate::http::{ApiError, Body};
+use crate::image::codec::process;
+use crate::image::fetch::{AllowedHost, FetchError, fetch};
+use crate::image::spec::Spec;
+use crate::image::{PLEX_TTL, PROXY_TTL};
 use crate::plex::client::{IMAGE_TIMEOUT, Query};
 use crate::stream::scope;
 
-/// How long a Plex image is cached (and may be cached by the browser).
-pub const PLEX_TTL: Duration = Duration::from_secs(86_400);
-/// How long a remote image is cached (and may be cached by the browser).
-pub const PROXY_TTL: Duration = Duration::from_secs(604_800);
 /// Largest image accepted from PMS.
 const MAX_PLEX_IMAGE: usize = 20 << 20;
 
 fn short_hash(s: &[u8]) -> String {
     crate::util::hex(&Sha256::digest(s)[..12])
-}
-
-impl From<FetchError> for ApiError {
-    fn from(e: FetchError) -> Self {
-        let message = e.to_string();
-        match e {
-            FetchError::Invalid => ApiError::bad_request("invalid_image_url", message),
-            FetchError::NotAllowed => ApiError::bad_request("image_url_not_allowed", message),
-            FetchError::NotFound => {
-                ApiError::new(StatusCode::NOT_FOUND, "image_not_found", message)
-            }
-            FetchError::TooLarge => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "image_too_large", message)
-            }
-            FetchError::Status(_) | FetchError::Unreachable => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "image_upstream_error", message)
-            }
-        }
-    }
-}
-
-impl From<CodecError> for ApiError {
-    fn from(e: CodecError) -> Self {
-        let status = match e {
-            CodecError::TooLarge { .. } => {
-                return ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "image_too_large",
-                    e.to_string(),
-                );
-            }
-            CodecError::Decode(_) | CodecError::Encode(_) => StatusCode::BAD_GATEWAY,
-        };
-        ApiError::new(status, "image_unreadable", e.to_string())
-    }
 }
 
 /// The image answer: bytes, type, `ETag` (a hash of the bytes), `Cache-Control`, `X-Cache`;
@@ -150,7 +112,7 @@ async fn remote(state: &AppState, url: &str, spec: Spec) -> Result<(Entry, Hit),
     let allowed = allowlist(state);
     // The allowlist is checked before the cache (a cached entry exists only for a URL that
     // passed every check when it was fetched); resolution is checked when fetching.
-    super::image_fetch::check_listed(url, &allowed)?;
+    crate::image::fetch::check_listed(url, &allowed)?;
     let key = format!("img:proxy:{}:{}", short_hash(url.as_bytes()), spec.key());
     let url = url.to_string();
     let max_pixels = state.config().image.max_pixels;
@@ -281,7 +243,7 @@ pub async fn cache_stats(
     let total: usize = files.iter().map(|f| f.1).sum();
     let describe = |f: Option<&(String, usize, i64)>| {
         f.map_or(serde_json::Value::Null, |(name, size, at)| {
-            json!({"name": name, "size": size, "modified": super::cache_admin::iso8601(*at)})
+            json!({"name": name, "size": size, "modified": crate::util::iso8601(*at)})
         })
     };
     let oldest = files.iter().min_by_key(|f| f.2);

@@ -11,11 +11,11 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
-use super::AppState;
-use super::plex::{
-    Ctx, cached_json, cached_response, container, container_array, ctx, library_path, path_param,
-    rating_key, section_key, ttl,
-};
+use super::{Ctx, cached_json, cached_response, ctx, metadata_item, ttl};
+use crate::api::extract::{library_path, path_param, rating_key, section_key};
+use crate::api::respond::{container, container_array};
+use crate::api::session::require_session;
+use crate::api::state::AppState;
 use crate::cache::{Entry, Hit};
 use crate::http::{ApiError, Body};
 use crate::plex::client::Query;
@@ -165,32 +165,6 @@ fn metadata_flags(query: &Query) -> Query {
     flags
 }
 
-/// The cached first `Metadata` object of `rk` with `flags` (404 when PMS has none).
-pub async fn metadata_item(
-    state: &AppState,
-    c: &Ctx,
-    rk: &str,
-    flags: &Query,
-) -> Result<(Entry, Hit), ApiError> {
-    let key = c.key(&format!("metadata:{rk}|{}", flags.encode()));
-    cached_json(state, key, ttl::METADATA, || async {
-        let doc = c
-            .client(state)
-            .await?
-            .get_json(&format!("/library/metadata/{rk}"), flags)
-            .await?;
-        match container_array(doc, "Metadata") {
-            Value::Array(mut items) if !items.is_empty() => Ok(items.swap_remove(0)),
-            _ => Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "plex_not_found",
-                "the Plex server has no item with this rating key",
-            )),
-        }
-    })
-    .await
-}
-
 /// `GET /api/plex/metadata/:id[?includeExtras&includeExternalMedia&includeChildren]`: the bare
 /// `Metadata[0]` object.
 pub async fn metadata(req: Request<Incoming>, state: AppState) -> Result<Response<Body>, ApiError> {
@@ -325,8 +299,18 @@ pub async fn find_by_guid(
             Err(e) => tracing::debug!(error = %e, "section guid lookup failed"),
         }
     }
-    Ok(super::errors::json_response(
+    Ok(crate::api::respond::json_response(
         StatusCode::OK,
         &json!({"Metadata": []}),
     ))
+}
+
+/// Any other `/api/plex/…` path: 401 without a session (as the contract's auth middleware did
+/// for every path), 404 with one.
+pub async fn not_found(
+    req: Request<Incoming>,
+    state: AppState,
+) -> Result<Response<Body>, ApiError> {
+    require_session(&req, &state).await?;
+    Err(ApiError::not_found())
 }

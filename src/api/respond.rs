@@ -1,0 +1,114 @@
+//! Building responses: JSON, and JSON answered from a cache with its `X-Cache` headers.
+//!
+//! Why one place: three near-identical builders (Plex, TMDB/Trakt, the watchlist) used to set
+//! the cache headers each their own way. The caching policy is the only thing that differs, so it
+//! is a parameter.
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use http::{Response, StatusCode};
+use serde_json::Value;
+
+use crate::cache::{Entry, Hit};
+use crate::http::Body;
+use crate::http::body::full;
+
+/// Serializes `value` as a JSON response with `status`.
+pub fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
+    let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
+    let mut resp = Response::new(full(Bytes::from(bytes)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// What the browser may do with a cached answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrowserCaching {
+    /// Keep nothing: per-user state that plexgate invalidates on writes (Plex views).
+    NoStore,
+    /// Keep it privately for what is left of the entry's life (TMDB, Trakt, watchlist).
+    PrivateRemaining,
+}
+
+/// A cached body as a response: its content type, `X-Cache` (HIT/MISS…), `X-Cache-Bucket` and
+/// the `Cache-Control` that `caching` asks for.
+pub fn cached(
+    entry: &Entry,
+    hit: Hit,
+    bucket: &'static str,
+    caching: BrowserCaching,
+) -> Response<Body> {
+    let mut resp = Response::new(full(entry.body.clone()));
+    let h = resp.headers_mut();
+    if let Ok(ct) = HeaderValue::from_str(&entry.content_type) {
+        h.insert(CONTENT_TYPE, ct);
+    }
+    h.insert("x-cache", HeaderValue::from_static(hit.as_str()));
+    h.insert("x-cache-bucket", HeaderValue::from_static(bucket));
+    match caching {
+        BrowserCaching::NoStore => {
+            h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        BrowserCaching::PrivateRemaining => {
+            let left = entry
+                .ttl
+                .saturating_sub(entry.stored_at.elapsed())
+                .as_secs_f64()
+                .ceil() as u64;
+            if let Ok(cc) = HeaderValue::from_str(&format!("private, max-age={left}")) {
+                h.insert(CACHE_CONTROL, cc);
+            }
+        }
+    }
+    resp
+}
+
+/// `MediaContainer` of a PMS document (an empty object when PMS sent none).
+pub fn container(doc: Value) -> Value {
+    match doc {
+        Value::Object(mut o) => o
+            .remove("MediaContainer")
+            .filter(Value::is_object)
+            .unwrap_or_else(|| Value::Object(Default::default())),
+        _ => Value::Object(Default::default()),
+    }
+}
+
+/// `MediaContainer.<name>` as an array (`[]` when absent), as the frontend expects for lists.
+pub fn container_array(doc: Value, name: &str) -> Value {
+    match container(doc) {
+        Value::Object(mut o) => match o.remove(name) {
+            Some(v @ Value::Array(_)) => v,
+            _ => Value::Array(Vec::new()),
+        },
+        _ => Value::Array(Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unwrapping() {
+        let doc = json!({"MediaContainer": {"size": 1, "Metadata": [{"ratingKey": "1"}]}});
+        assert_eq!(
+            container_array(doc.clone(), "Metadata"),
+            json!([{"ratingKey": "1"}])
+        );
+        assert_eq!(container_array(doc.clone(), "Directory"), json!([]));
+        assert_eq!(container(doc)["size"], 1);
+        assert_eq!(container(Value::Null), json!({}));
+        assert_eq!(
+            container_array(json!({"MediaContainer": {"size": 0}}), "Metadata"),
+            json!([])
+        );
+    }
+}
