@@ -34,10 +34,7 @@ async fn facade<'c>(
     let demo = odd.plexgate(dir).await;
     let mut b = Browser::new(&demo.url(), canary);
     assert_eq!(b.post("/api/auth/demo-login").await.status, 200);
-    let base = b.get("/api/auth/servers").await.json()[0]["baseUrl"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let base = b.facade_base().await;
     (demo, b, base)
 }
 
