@@ -138,6 +138,14 @@ pub struct AuthConfig {
     pub cookie_same_site: Option<SameSite>,
     /// PIN create/poll requests allowed per client IP per minute.
     pub pin_requests_per_minute: u32,
+    /// How often expired login sessions are purged (and their tickets revoked).
+    pub session_purge_interval: Duration,
+    /// The owner (plex.tv id or username), pinned; unset: the first account to sign in.
+    pub owner: Option<String>,
+    /// Accounts admitted even without a shared server (plex.tv ids or usernames).
+    pub allowed_users: Vec<String>,
+    /// Accounts never admitted, owner's shares notwithstanding (plex.tv ids or usernames).
+    pub denied_users: Vec<String>,
 }
 
 /// A cookie `SameSite` value.
@@ -169,8 +177,12 @@ pub struct StreamConfig {
     pub ticket_ttl: Duration,
     /// Lifetime of a facade ticket (also bounded by the login session).
     pub facade_ttl: Duration,
-    /// A playback session with no request through its ticket for this long is stopped.
-    pub idle_timeout: Duration,
+    /// A transcode whose player shows no life (no manifest, segment or part request, no
+    /// progress report for its item) for this long is stopped and its playback ticket revoked.
+    pub client_gone: Duration,
+    /// How long Plex may stay silent while plexgate waits for response headers or the next
+    /// body bytes. Time the browser spends not reading (a paused player) never counts.
+    pub upstream_idle_timeout: Duration,
     /// How often live transcodes are pinged so Plex does not reap a paused one.
     pub keepalive_interval: Duration,
     /// Which derived key signs new tickets; the previous id still verifies (rotation).
@@ -377,12 +389,17 @@ pub const KEYS: &[&str] = &[
     "auth.cookie_secure",
     "auth.cookie_same_site",
     "auth.pin_requests_per_minute",
+    "auth.session_purge_secs",
+    "auth.owner",
+    "auth.allowed_users",
+    "auth.denied_users",
     "plextv.url",
     "plextv.app_url",
     "stream.allow_direct",
     "stream.ticket_ttl_secs",
     "stream.facade_ttl_secs",
-    "stream.idle_timeout_secs",
+    "stream.client_gone_secs",
+    "stream.upstream_idle_timeout_secs",
     "stream.keepalive_secs",
     "stream.ticket_key_id",
     "cache.max_mb",
@@ -478,6 +495,11 @@ impl Sources {
                 if KEYS.contains(&key.as_str()) {
                     self.values
                         .insert(key, (Raw::Toml(value), Origin::File(path.to_path_buf())));
+                } else if let Some(hint) = replaced_key_hint(&key) {
+                    self.problems.push(Problem {
+                        message: format!("{hint} (in file {})", path.display()),
+                        key,
+                    });
                 } else {
                     self.problems.push(Problem {
                         message: format!("unknown key (in file {})", path.display()),
@@ -496,6 +518,17 @@ impl Sources {
             if let Some(value) = lookup(&name) {
                 self.values
                     .insert((*key).to_string(), (Raw::Text(value), Origin::Env(name)));
+            }
+        }
+        for key in REPLACED_KEYS {
+            let name = env_name(key);
+            if lookup(&name).is_some()
+                && let Some(hint) = replaced_key_hint(key)
+            {
+                self.problems.push(Problem {
+                    key: name,
+                    message: hint.to_string(),
+                });
             }
         }
         self
@@ -612,6 +645,10 @@ impl Reader {
                 .flatten(),
             pin_requests_per_minute: self.get_int("auth.pin_requests_per_minute", 60, 1, 10_000)
                 as u32,
+            session_purge_interval: self.get_secs("auth.session_purge_secs", 60, 1, 3600),
+            owner: self.get_opt("auth.owner", parse_account),
+            allowed_users: self.get_list("auth.allowed_users", Vec::new(), parse_account),
+            denied_users: self.get_list("auth.denied_users", Vec::new(), parse_account),
         };
         let plextv = PlexTvConfig {
             url: self.get("plextv.url", "https://plex.tv".to_string(), |s| {
@@ -627,7 +664,8 @@ impl Reader {
             allow_direct: self.get_bool("stream.allow_direct", false),
             ticket_ttl: self.get_secs("stream.ticket_ttl_secs", 6 * 3600, 60, 7 * 86400),
             facade_ttl: self.get_secs("stream.facade_ttl_secs", 7 * 86400, 60, 30 * 86400),
-            idle_timeout: self.get_secs("stream.idle_timeout_secs", 1800, 1, 86400),
+            client_gone: self.get_secs("stream.client_gone_secs", 90, 1, 86400),
+            upstream_idle_timeout: self.get_secs("stream.upstream_idle_timeout_secs", 30, 1, 600),
             keepalive_interval: self.get_secs("stream.keepalive_secs", 20, 1, 60),
             ticket_key_id: self.get_int("stream.ticket_key_id", 1, 1, 255) as u8,
         };
@@ -1030,6 +1068,30 @@ fn parse_image_host(s: &str) -> Result<String, String> {
             Ok(entry.to_string())
         }
         _ => Err("is not a host, host:port or http(s)://host[:port]".to_string()),
+    }
+}
+
+/// A plex.tv account as the operator names it: its numeric id or its username.
+fn parse_account(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() || s.len() > 128 || s.chars().any(char::is_control) {
+        Err("must be a plex.tv account id or username".to_string())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+/// Keys earlier versions accepted and this one refuses with a hint.
+const REPLACED_KEYS: &[&str] = &["stream.idle_timeout_secs"];
+
+/// What replaced a key earlier versions accepted, so an old config file fails with the fix.
+fn replaced_key_hint(key: &str) -> Option<&'static str> {
+    match key {
+        "stream.idle_timeout_secs" => Some(
+            "replaced by stream.client_gone_secs (default 90): a transcode now ends when its \
+             player shows no life for that long; remove this key",
+        ),
+        _ => None,
     }
 }
 

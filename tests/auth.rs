@@ -92,7 +92,7 @@ async fn login(b: &mut Browser<'_>) -> serde_json::Value {
     for _ in 0..2 {
         let r = b.get(&poll).await;
         assert_eq!(r.json(), serde_json::json!({"authenticated": false}));
-        assert!(b.cookie.is_none());
+        assert!(!b.has_cookie("plex.sid"));
     }
     let r = b.get(&poll).await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -189,12 +189,10 @@ async fn pin_errors_are_clear() {
     b.get("/api/auth/plex/pin/abc?clientId=x")
         .await
         .assert_error(400, "invalid_pin_id");
-    // Unknown PIN or a different client id: still pending, as the frontend expects.
-    let r = b.get("/api/auth/plex/pin/999999?clientId=someone").await;
-    assert_eq!(
-        r.json(),
-        serde_json::json!({"authenticated": false, "pending": true})
-    );
+    // A PIN this browser did not create (unknown, or created elsewhere): 404, never a sign-in.
+    b.get("/api/auth/plex/pin/999999?clientId=someone")
+        .await
+        .assert_error(404, "pin_not_found");
     w.plextv.set_fault(Fault::RateLimited);
     let r = b
         .request(reqwest::Method::POST, "/api/auth/plex/pin", &[], None, true)
@@ -472,14 +470,15 @@ async fn csrf_cors_and_rate_limit() {
         .unwrap();
     assert!(!plain.headers().contains_key("access-control-allow-origin"));
 
-    // PIN routes: 3 per minute per IP, then 429 with Retry-After.
+    // PIN routes: 3 per minute per IP, then 429 with Retry-After (these polls carry no pin
+    // cookie, so each is a 404 until the limit answers first).
     for _ in 0..3 {
         let r = c
             .get(url("/api/auth/plex/pin/1?clientId=x"))
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 200);
+        assert_eq!(r.status(), 404);
     }
     let r = c
         .get(url("/api/auth/plex/pin/1?clientId=x"))
@@ -504,6 +503,9 @@ async fn a_second_user_cannot_touch_the_first_users_sessions() {
     let stream = alice.get("/api/plex/stream/101").await;
     assert_eq!(stream.status, 200, "{}", stream.text());
     let session = stream.json()["sessionId"].as_str().unwrap().to_string();
+    // The transcode starts when the player first fetches the URL.
+    let url = stream.json()["url"].as_str().unwrap().to_string();
+    assert_eq!(alice.get(&url).await.status, 200);
 
     // Bob: a different plex.tv account sharing the same server.
     let state = w.app.running.state().clone();
@@ -546,4 +548,284 @@ async fn a_second_user_cannot_touch_the_first_users_sessions() {
         1,
         "alice's transcode is untouched"
     );
+}
+
+#[tokio::test]
+async fn a_cross_site_link_cannot_start_or_replace_a_playback() {
+    let w = World::start(&[]).await;
+    let canary = w.canary();
+    let mut victim = Browser::new(&w.origin(), &canary);
+    login(&mut victim).await;
+    let mine = victim.get("/api/plex/stream/101").await.json();
+    let url = mine["url"].as_str().unwrap().to_string();
+
+    // What a browser sends for a link on another site, an <img>, and a fetch from a foreign page.
+    for headers in [
+        &[
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-site", "cross-site"),
+        ][..],
+        &[
+            ("sec-fetch-mode", "no-cors"),
+            ("sec-fetch-site", "cross-site"),
+        ][..],
+        &[
+            ("origin", "https://evil.example"),
+            ("sec-fetch-mode", "cors"),
+        ][..],
+        &[("sec-fetch-mode", "navigate"), ("sec-fetch-site", "none")][..],
+    ] {
+        victim
+            .get_with("/api/plex/stream/101?quality=300", headers)
+            .await
+            .assert_error(403, "csrf_rejected");
+    }
+    // The victim's own playback was neither replaced nor stopped.
+    assert_eq!(victim.get(&url).await.status, 200);
+    // The app itself (same origin, fetch) still starts playback.
+    let same = victim
+        .get_with(
+            "/api/plex/stream/101",
+            &[
+                ("sec-fetch-site", "same-origin"),
+                ("sec-fetch-mode", "cors"),
+            ],
+        )
+        .await;
+    assert_eq!(same.status, 200, "{}", same.text());
+}
+
+#[tokio::test]
+async fn tickets_die_with_their_login_session() {
+    let w = World::start(&[("auth.session_purge_secs", "1")]).await;
+    let canary = w.canary();
+    let mut b = Browser::new(&w.origin(), &canary);
+    login(&mut b).await;
+    let base = b.get("/api/auth/servers").await.json()[0]["baseUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stream = b.get("/api/plex/stream/101").await.json();
+    let url = stream["url"].as_str().unwrap().to_string();
+    assert!(stream["expiresAt"].as_i64().unwrap() <= plexgate::util::unix_now() + 7 * 86400);
+    assert_eq!(b.get(&url).await.status, 200);
+    assert_eq!(w.plex.live_transcode_sessions().len(), 1);
+    assert_eq!(
+        b.get(&format!("{base}/library/metadata/101")).await.status,
+        200
+    );
+
+    // The login expires by idleness (25 hours unused); nobody calls logout.
+    let db = w.app.running.state().db().clone();
+    db.write(|c| {
+        Ok(c.execute(
+            "UPDATE sessions SET last_seen_at = last_seen_at - 25 * 3600",
+            [],
+        )?)
+    })
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let gone = db
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM sessions", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .unwrap()
+            == 0;
+        if gone {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the expired session was never purged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.get_without_cookie(&format!("{base}/library/metadata/101"))
+        .await
+        .assert_error(403, "ticket_revoked");
+    b.get_without_cookie(&url)
+        .await
+        .assert_error(403, "ticket_revoked");
+    assert!(
+        w.plex.live_transcode_sessions().is_empty(),
+        "its transcode was stopped on Plex"
+    );
+}
+
+#[tokio::test]
+async fn a_pin_created_in_another_browser_cannot_sign_this_one_in() {
+    let w = World::start(&[]).await;
+    let canary = w.canary();
+    let mut victim = Browser::new(&w.origin(), &canary);
+    login(&mut victim).await;
+    let me = victim.get("/api/auth/session").await.json();
+    assert_eq!(me["authenticated"], true);
+
+    // The attacker starts a sign-in in their own browser and approves it with their account.
+    let mut attacker = Browser::new(&w.origin(), &canary);
+    let pin = attacker
+        .request(
+            reqwest::Method::POST,
+            "/api/auth/plex/pin",
+            &[("content-type", "application/json")],
+            Some(br#"{"clientId":"attacker-1"}"#.to_vec()),
+            true,
+        )
+        .await;
+    assert_eq!(pin.status, 200, "{}", pin.text());
+    let set = pin.header("set-cookie").unwrap().to_string();
+    assert!(
+        set.starts_with("plex.pin=") && set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    let poll = format!(
+        "/api/auth/plex/pin/{}?clientId=attacker-1",
+        pin.json()["id"].as_i64().unwrap()
+    );
+
+    // The victim's browser is made to poll it (a link, an <img>, a script): refused, and the
+    // victim stays signed in as themselves.
+    for _ in 0..4 {
+        victim.get(&poll).await.assert_error(404, "pin_not_found");
+    }
+    assert_eq!(victim.get("/api/auth/session").await.json(), me);
+    // No pin cookie at all: the same.
+    let mut bare = Browser::new(&w.origin(), &canary);
+    bare.get(&poll).await.assert_error(404, "pin_not_found");
+    // The browser that created the PIN completes it (after the fake's 3 polls), and the spent
+    // pin cookie is dropped.
+    let mut last = None;
+    for _ in 0..3 {
+        last = Some(attacker.get(&poll).await);
+    }
+    let done = last.unwrap();
+    assert_eq!(done.json()["authenticated"], true, "{}", done.text());
+    assert!(attacker.has_cookie("plex.sid") && !attacker.has_cookie("plex.pin"));
+}
+
+const FRIEND_TOKEN: &str = "friend-token-9f8e7d6c5b4a";
+const STRANGER_TOKEN: &str = "stranger-token-1a2b3c4d5e6f";
+
+/// A PIN sign-in from a fresh browser, approved as whichever account the fake approves as;
+/// returns the browser and the final poll's answer.
+async fn pin_sign_in<'c>(
+    w: &World,
+    canary: &'c Canary,
+    client_id: &str,
+) -> (Browser<'c>, support::browser::Seen) {
+    let mut b = Browser::new(&w.origin(), canary);
+    let body = format!(r#"{{"clientId":"{client_id}"}}"#).into_bytes();
+    let pin = b
+        .request(
+            reqwest::Method::POST,
+            "/api/auth/plex/pin",
+            &[("content-type", "application/json")],
+            Some(body),
+            true,
+        )
+        .await;
+    let poll = format!(
+        "/api/auth/plex/pin/{}?clientId={client_id}",
+        pin.json()["id"].as_i64().unwrap()
+    );
+    for _ in 0..2 {
+        assert_eq!(b.get(&poll).await.json()["authenticated"], false);
+    }
+    let last = b.get(&poll).await;
+    (b, last)
+}
+
+/// A fake plex.tv that knows three accounts: the owner (777, owns "Home"), a friend "Friend"
+/// the owner shares Home with, and a stranger who sees no server of the owner's.
+async fn three_accounts(extra: &[(&str, &str)]) -> World {
+    let w = World::start(extra).await;
+    w.plextv
+        .add_account(901, "Friend", FRIEND_TOKEN, &[w.plex.machine_identifier()]);
+    w.plextv.add_account(902, "stranger", STRANGER_TOKEN, &[]);
+    w
+}
+
+fn canary_of_all(w: &World) -> Canary {
+    Canary::new(&[ACCOUNT_TOKEN, w.plex.token(), FRIEND_TOKEN, STRANGER_TOKEN])
+}
+
+async fn stored_plex_ids(w: &World) -> Vec<i64> {
+    w.app
+        .running
+        .state()
+        .db()
+        .read(|c| {
+            let mut s = c.prepare("SELECT plex_id FROM users ORDER BY plex_id")?;
+            let ids = s
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<i64>, _>>()?;
+            Ok(ids)
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn only_the_owner_and_the_people_it_shares_a_server_with_may_sign_in() {
+    let w = three_accounts(&[]).await;
+    let canary = canary_of_all(&w);
+    // The first account to sign in becomes the owner.
+    let (_owner, r) = pin_sign_in(&w, &canary, "owner-browser").await;
+    assert_eq!(r.json()["authenticated"], true, "{}", r.text());
+
+    // A friend with a shared server is admitted.
+    w.plextv.approve_as(Some(FRIEND_TOKEN));
+    let (mut friend, r) = pin_sign_in(&w, &canary, "friend-browser").await;
+    assert_eq!(r.json()["authenticated"], true, "{}", r.text());
+    assert_eq!(
+        friend.get("/api/auth/session").await.json()["authenticated"],
+        true
+    );
+
+    // A stranger is refused with a reason, gets no session, and nothing of theirs is stored.
+    w.plextv.approve_as(Some(STRANGER_TOKEN));
+    let (stranger, r) = pin_sign_in(&w, &canary, "stranger-browser").await;
+    r.assert_error(403, "signin_not_allowed");
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("share")
+    );
+    assert!(!stranger.has_cookie("plex.sid"));
+    assert_eq!(stored_plex_ids(&w).await, vec![777, 901]);
+    // Signing in again as the owner still works.
+    w.plextv.approve_as(None);
+    let (_again, r) = pin_sign_in(&w, &canary, "owner-browser-2").await;
+    assert_eq!(r.json()["authenticated"], true, "{}", r.text());
+}
+
+#[tokio::test]
+async fn the_operator_lists_decide_over_shares_and_a_pinned_owner_decides_who_is_first() {
+    // The stranger is allowed by name, the friend denied by id; the owner is pinned by username.
+    let w = three_accounts(&[
+        ("auth.owner", "user777"),
+        ("auth.allowed_users", "STRANGER"),
+        ("auth.denied_users", "901"),
+    ])
+    .await;
+    let canary = canary_of_all(&w);
+    // Pinned owner: the friend signing in first does not become the owner (and is denied).
+    w.plextv.approve_as(Some(FRIEND_TOKEN));
+    let (_f, r) = pin_sign_in(&w, &canary, "friend-browser").await;
+    r.assert_error(403, "signin_not_allowed");
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("denied")
+    );
+    w.plextv.approve_as(Some(STRANGER_TOKEN));
+    let (_s, r) = pin_sign_in(&w, &canary, "stranger-browser").await;
+    assert_eq!(r.json()["authenticated"], true, "{}", r.text());
+    w.plextv.approve_as(None);
+    let (_o, r) = pin_sign_in(&w, &canary, "owner-browser").await;
+    assert_eq!(r.json()["authenticated"], true, "{}", r.text());
+    assert_eq!(stored_plex_ids(&w).await, vec![777, 902]);
 }

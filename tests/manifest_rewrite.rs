@@ -12,6 +12,8 @@ use plexgate::stream::manifest::{
     ManifestKind, MapUri, RewriteError, UriMapper, kind_of, rewrite_hls, rewrite_mpd,
     upstream_path, validate_hls, validate_mpd,
 };
+use plexgate::stream::scope;
+use plexgate::stream::ticket::Scope;
 use proptest::prelude::*;
 use url::Url;
 
@@ -87,6 +89,7 @@ const FIXTURES: &[Fixture] = &[
     ),
     fx("dash/segment_list_base.mpd", LIST_MPD, Expect::Rewrite),
     fx("dash/vendor_xlink.mpd", START_MPD, Expect::Rewrite),
+    fx("dash/template_identifiers.mpd", START_MPD, Expect::Rewrite),
     fx(
         "dash/hostile_foreign_baseurl.mpd",
         START_MPD,
@@ -138,9 +141,14 @@ impl Fixture {
         format!("/video/:/transcode/universal/session/{}/", self.session())
     }
 
+    /// The mapper the proxy builds: the real scope check of a playback ticket for the session.
     fn mapper(&self) -> UriMapper {
-        let scope = self.scope();
-        UriMapper::new(&self.upstream_url(), PREFIX, move |p| p.starts_with(&scope))
+        let scope = Scope::Playback {
+            prefix: self.scope(),
+        };
+        UriMapper::new(&self.upstream_url(), PREFIX, move |p| {
+            scope::allows_path(&scope, p)
+        })
     }
 
     /// The URL the browser fetched the rewritten manifest from (the session parameter kept, the
@@ -856,6 +864,60 @@ fn dash_rewritten_urls_are_correct_on_their_own() {
     ] {
         assert!(out.contains(&want), "missing {want} in\n{out}");
     }
+}
+
+#[test]
+fn dash_template_identifiers_are_template_text_and_every_segment_url_is_in_scope() {
+    // `$Number%05d$` and friends used to be percent-decoded by the scope check (`%05` as an
+    // escape) and the whole manifest refused as out of scope.
+    let f = FIXTURES
+        .iter()
+        .find(|f| f.file.ends_with("template_identifiers.mpd"))
+        .unwrap();
+    let input = f.text();
+    let out = rewrite(f.kind(), &input, &f.mapper()).expect("template identifiers are valid");
+    let s = format!("{PREFIX}/video/:/transcode/universal/session/{DASH_SESSION}");
+    for want in [
+        format!("media=\"{s}/$RepresentationID$/$Number%05d$.m4s\""),
+        format!("initialization=\"{s}/t/init-$Bandwidth%08d$.mp4\""),
+        format!("media=\"{s}/t/$Time%010d$-$Bandwidth$-$$-$Time$.m4s\""),
+        format!(
+            "media=\"{s}/a/$RepresentationID$-$Number$-$SubNumber$-$Number%04x$-$Number%06X$.m4s\""
+        ),
+    ] {
+        assert!(out.contains(&want), "missing {want} in\n{out}");
+    }
+    // What a player derives from each template (identifiers substituted) is a URL the proxy
+    // accepts under this ticket: canonical and inside the playback scope.
+    let mpd = dash_mpd_core::parse(&out).unwrap();
+    let scope = Scope::Playback { prefix: f.scope() };
+    let mut checked = 0;
+    for (what, url) in dash_urls(&mpd, &f.gate_url()) {
+        if !what.contains("template") {
+            continue;
+        }
+        for n in ["0", "1", "42", "00042", "123456789"] {
+            let concrete = plexgate::stream::manifest::expand_templates(url.path(), n);
+            let rest = concrete
+                .strip_prefix(PREFIX)
+                .unwrap_or_else(|| panic!("{what}: {concrete} is not under the proxy prefix"));
+            let path = scope::canonicalize(rest)
+                .unwrap_or_else(|e| panic!("{what}: {concrete} is not canonical: {e:?}"));
+            scope::check(&scope, &http::Method::GET, &path)
+                .unwrap_or_else(|e| panic!("{what}: {concrete} is out of scope: {e:?}"));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5 * 6, "checked {checked} derived URLs");
+    // An escape out of the scope through a template is still refused.
+    let escape = input.replace(
+        "session/ws8ajlwvogju2sue33m2sqnl/a/$RepresentationID$-init.mp4",
+        "session/ws8ajlwvogju2sue33m2sqnl/../other/$Number%05d$-init.mp4",
+    );
+    assert!(matches!(
+        rewrite(f.kind(), &escape, &f.mapper()),
+        Err(RewriteError::OutOfScope)
+    ));
 }
 
 #[test]

@@ -41,7 +41,7 @@ async fn keepalive_holds_a_paused_transcode_and_idle_sessions_are_stopped() {
         dir.path(),
         &[
             ("stream.keepalive_secs", "1"),
-            ("stream.idle_timeout_secs", "5"),
+            ("stream.client_gone_secs", "5"),
         ],
     )
     .await;
@@ -66,7 +66,8 @@ async fn keepalive_holds_a_paused_transcode_and_idle_sessions_are_stopped() {
         .count();
     assert!(pings >= 2, "plexgate pinged the transcoder ({pings})");
 
-    // Past plexgate's idle timeout (5 s) the session is stopped on Plex and its ticket revoked.
+    // Past the client-gone window (5 s) without a sign of life the session is stopped on Plex
+    // and its ticket revoked.
     tokio::time::sleep(Duration::from_millis(4000)).await;
     assert!(
         plex.live_transcode_sessions().is_empty(),

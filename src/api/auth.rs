@@ -27,6 +27,28 @@ pub async fn require_session(
         .ok_or_else(|| ApiError::unauthorized("sign in first"))
 }
 
+/// How Plex sees calls made for this browser's login session: its own client identifier and a
+/// device name with the browser and the user, so Plex never mixes two browsers up.
+pub async fn login_identity(
+    headers: &http::HeaderMap,
+    state: &AppState,
+    login: &AuthSession,
+) -> Result<crate::plex::ClientIdentity, ApiError> {
+    let user_id = login.user_id;
+    let user = state
+        .db()
+        .read(move |conn| db::users::get_user(conn, user_id))
+        .await?;
+    let agent = headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let name = crate::plex::identity_headers::device_name(
+        agent,
+        user.as_ref().map(|u| u.username.as_str()),
+    );
+    Ok(state.identity().for_login(&login.hash, name))
+}
+
 /// Cookie scope: configured, or derived from how the request arrived and the public URL.
 pub fn cookie_attributes(req: &Request<Incoming>, state: &AppState) -> Attributes {
     let https_request = req
@@ -199,14 +221,18 @@ pub async fn servers(req: Request<Incoming>, state: AppState) -> Result<Response
     };
     let prefix = state.url_prefix();
     let ttl = state.config().stream.facade_ttl.as_secs() as i64;
+    let identity = login_identity(req.headers(), &state, &s).await?;
     let mut out = Vec::with_capacity(servers.len());
     for server in servers {
         let f = facade::mint(
             state.keeper(),
             state.tickets(),
-            user_id,
-            server.id,
-            Some((s.hash, s.expires_at)),
+            facade::Owner {
+                user_id,
+                server_id: server.id,
+                login: Some((s.hash, s.expires_at)),
+                identity: identity.clone(),
+            },
             ttl,
             &prefix,
         )

@@ -131,3 +131,25 @@ impl From<crate::stream::proxy::ProxyError> for ApiError {
         }
     }
 }
+
+impl From<crate::stream::playback::PlaybackError> for ApiError {
+    fn from(e: crate::stream::playback::PlaybackError) -> Self {
+        use crate::stream::playback::PlaybackError;
+        match e {
+            PlaybackError::Plex(e) => e.into(),
+            PlaybackError::Db(e) => e.into(),
+            PlaybackError::Manifest(e) => crate::stream::proxy::ProxyError::from(e).into(),
+            PlaybackError::CannotPlay(_) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "plex_cannot_play", e.to_string())
+            }
+            PlaybackError::Unavailable => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "start_manifest_unavailable",
+                e.to_string(),
+            ),
+            PlaybackError::BadAddress => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "plex_bad_address", e.to_string())
+            }
+        }
+    }
+}

@@ -6,15 +6,17 @@
 //! login works. Polls are rate limited per client IP; plex.tv hiccups read as "still pending",
 //! as the frontend expects.
 
-use http::header::{HeaderValue, RETRY_AFTER};
+use http::header::{HeaderValue, RETRY_AFTER, SET_COOKIE};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use super::auth::signed_in_response;
+use super::auth::{cookie_attributes, signed_in_response};
 use super::errors::json_response;
+use crate::auth::admission::{self, AdmissionError, Admitted};
+use crate::auth::cookie;
 use crate::db;
 use crate::http::json::read_json;
 use crate::http::{ApiError, Body, PathParams, RequestContext};
@@ -92,6 +94,9 @@ pub async fn create_pin(
     state: AppState,
 ) -> Result<Response<Body>, ApiError> {
     limit(&req, &state)?;
+    // The pin cookie is scoped like the session cookie (SameSite=Lax unless the deployment
+    // needs a cross-site frontend).
+    let attrs = cookie_attributes(&req, &state);
     let body: PinBody = read_json(req).await?;
     let client_id = match body.client_id.filter(|c| !c.is_empty()) {
         Some(c) if valid_client_id(&c) => c,
@@ -104,7 +109,7 @@ pub async fn create_pin(
         None => uuid_like(),
     };
     let pin = state.plextv().create_pin(&client_id).await?;
-    Ok(json_response(
+    let mut resp = json_response(
         StatusCode::OK,
         &json!({
             "id": pin.id,
@@ -112,7 +117,17 @@ pub async fn create_pin(
             "clientId": client_id,
             "authUrl": state.plextv().auth_url(&client_id, &pin.code),
         }),
-    ))
+    );
+    // Only this browser may complete this sign-in (login CSRF): the poll must carry it back.
+    resp.headers_mut().insert(
+        SET_COOKIE,
+        cookie::set_pin(
+            &state.logins().pin_binding(pin.id, &client_id),
+            cookie::PIN_MAX_AGE_SECS,
+            attrs,
+        ),
+    );
+    Ok(resp)
 }
 
 /// `GET /api/auth/plex/pin/:id?clientId=…`.
@@ -144,6 +159,15 @@ pub async fn poll_pin(req: Request<Incoming>, state: AppState) -> Result<Respons
             "clientId is not a valid client id",
         ));
     }
+    // Login CSRF: only the browser that created the PIN may complete it. Refused before any
+    // call to plex.tv and before the caller's own session is touched.
+    if !state.logins().pin_bound(req.headers(), pin_id, &client_id) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "pin_not_found",
+            "no sign-in with this PIN was started in this browser; start again",
+        ));
+    }
     let pending = || {
         json_response(
             StatusCode::OK,
@@ -170,6 +194,32 @@ pub async fn poll_pin(req: Request<Incoming>, state: AppState) -> Result<Respons
             return Ok(pending());
         }
     };
+
+    // Who may sign in: decided before anything of the account is stored.
+    match admission::admit(
+        state.db(),
+        state.plextv(),
+        &state.config().auth,
+        &account,
+        &token,
+        &client_id,
+    )
+    .await
+    {
+        Ok(Admitted::Owner { first: true }) => {
+            tracing::info!(
+                plex_account_id = account.id,
+                "first sign-in: this account is now the owner"
+            );
+        }
+        Ok(_) => {}
+        Err(AdmissionError::Refused(why)) => {
+            tracing::info!(plex_account_id = account.id, reason = %why, "sign-in refused");
+            return Err(ApiError::forbidden("signin_not_allowed", why));
+        }
+        Err(AdmissionError::PlexTv(e)) => return Err(e.into()),
+        Err(AdmissionError::Db(e)) => return Err(e.into()),
+    }
 
     let secrets = state.secrets().clone();
     let subscription = account
@@ -224,7 +274,13 @@ pub async fn poll_pin(req: Request<Incoming>, state: AppState) -> Result<Respons
         tracing::warn!(user_id = user.id, error = %e, "server sync after login failed");
     }
     tracing::info!(user_id = user.id, "signed in with a plex.tv PIN");
-    signed_in_response(&req, &state, &user).await
+    let mut resp = signed_in_response(&req, &state, &user).await?;
+    // The PIN is spent: drop its cookie (after the session cookie, which stays first).
+    resp.headers_mut().append(
+        SET_COOKIE,
+        cookie::set_pin("", 0, cookie_attributes(&req, &state)),
+    );
+    Ok(resp)
 }
 
 /// A random version-4-shaped UUID for a client that sent no client id.

@@ -66,6 +66,8 @@ pub struct Ctx {
     /// The local server id.
     pub server_id: i64,
     prefix: String,
+    /// The browser's request headers that name it to Plex (User-Agent), kept for `client`.
+    agent: http::HeaderMap,
 }
 
 impl Ctx {
@@ -85,10 +87,12 @@ impl Ctx {
     }
 
     /// A client for the server (resolves its address only now, so cache hits never need it).
+    /// Plex sees the login session's own client identity on every call.
     pub async fn client(&self, state: &AppState) -> Result<PlexClient, ApiError> {
+        let identity = super::auth::login_identity(&self.agent, state, &self.login).await?;
         Ok(PlexClient::connect(
             state.upstream(),
-            state.identity(),
+            &identity,
             state.servers(),
             self.login.user_id,
             self.server_id,
@@ -120,10 +124,15 @@ pub async fn ctx(req: &Request<Incoming>, state: &AppState) -> Result<Ctx, ApiEr
                 "no Plex server is set up for this account; sync servers first",
             )
         })?;
+    let mut agent = http::HeaderMap::new();
+    if let Some(ua) = req.headers().get(http::header::USER_AGENT) {
+        agent.insert(http::header::USER_AGENT, ua.clone());
+    }
     Ok(Ctx {
         prefix: format!("{}s{server_id}:", user_prefix(user_id)),
         login,
         server_id,
+        agent,
     })
 }
 

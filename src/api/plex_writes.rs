@@ -172,6 +172,19 @@ pub async fn progress(req: Request<Incoming>, state: AppState) -> Result<Respons
         duration,
         state: derived,
     };
+    // A report is life for this browser's transcodes of the item; an explicit `stopped` ends
+    // them (players leave with a `stopped` report and never call the transcoder's stop).
+    if play_state == Some(PlayState::Stopped) {
+        let (keeper, login, item) = (state.keeper().clone(), c.login.hash, rk.clone());
+        // Off the request path: the report must not wait for Plex's stop calls.
+        tokio::spawn(async move {
+            if let Err(e) = keeper.stop_item(&login, &item, "stopped").await {
+                tracing::warn!(error = %e, "could not record the end of a playback");
+            }
+        });
+    } else {
+        state.keeper().item_life(&c.login.hash, &rk);
+    }
     let mut out = Map::new();
     out.insert("message".into(), json!("Progress updated"));
     out.insert("ratingKey".into(), json!(rk));

@@ -17,6 +17,7 @@ use crate::http::{ApiError, Body, PathParams};
 use crate::plex::ServerAccess;
 use crate::plex::identity_headers::BROWSER_PARAMS_KEPT;
 use crate::stream::manifest::{self, LeakGuard, ManifestKind, UriMapper};
+use crate::stream::playback;
 use crate::stream::proxy::{Forward, ProxyError};
 use crate::stream::scope::{self, CanonicalPath};
 use crate::stream::ticket::{Claims, Scope, TicketError};
@@ -57,15 +58,10 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
         .await?;
     let proxy = state.proxy();
 
-    // A playback session's start manifest was fetched by plexgate itself; serve it again.
+    // A playback session's start manifest: started on Plex by the first fetch, then served
+    // again from memory.
     if let (Scope::Playback { .. }, Some(kind)) = (&claims.scope, virtual_start(&rest)) {
-        let start = live.start_manifest().ok_or_else(|| {
-            ApiError::new(
-                http::StatusCode::NOT_FOUND,
-                "start_manifest_unavailable",
-                "this playback session's start manifest is no longer available; start playback again",
-            )
-        })?;
+        let start = playback::start_manifest(&live, &proxy.client, &access).await?;
         let scope = claims.scope.clone();
         let mapper = UriMapper::new(&start.url, &prefix, move |p| scope::allows_path(&scope, p));
         let guard = leak_guard(&state, &access, claims.user_id).await?;
@@ -75,6 +71,7 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
     let query = clean_query(raw_query.as_deref(), &path)?;
     if claims.scope == Scope::Facade {
         track_transcode(&live, &path, query.as_deref());
+        track_timeline(&state, &live, &path, query.as_deref());
     }
     let method = req.method().clone();
     let browser_headers = req.headers().clone();
@@ -90,20 +87,34 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
         browser_headers: &browser_headers,
         body: body.filter(|b: &Bytes| !b.is_empty()),
         session_identifier: &live.id,
+        identity: live.identity(),
     };
     let expect_manifest = manifest::kind_of(path.as_str(), None).is_some();
-    let (access, resp) = match proxy.send(&access, &fwd, expect_manifest).await {
-        // The remembered address stopped answering: find another one and retry reads once.
-        Err(ProxyError::Unreachable) if matches!(fwd.method, Method::GET | Method::HEAD) => {
-            let access = state
-                .servers()
-                .reprobe(claims.user_id, claims.server_id)
-                .await?;
-            let resp = proxy.send(&access, &fwd, expect_manifest).await?;
-            (access, resp)
+    // Subscribed before the upstream call, so a revocation while Plex is still thinking (logout,
+    // stop) is seen: the request ends with 403 at once instead of streaming the whole body.
+    let mut revoked = live.cancelled();
+    let sent = async {
+        match proxy.send(&access, &fwd, expect_manifest).await {
+            // The remembered address stopped answering: find another one and retry reads once.
+            Err(ProxyError::Unreachable) if matches!(fwd.method, Method::GET | Method::HEAD) => {
+                let access = state
+                    .servers()
+                    .reprobe(claims.user_id, claims.server_id)
+                    .await?;
+                let resp = proxy.send(&access, &fwd, expect_manifest).await?;
+                Ok::<_, ApiError>((access, resp))
+            }
+            other => Ok((access, other?)),
         }
-        other => (access, other?),
     };
+    let (access, resp) = tokio::select! {
+        biased;
+        _ = revoked.wait_for(|r| *r) => return Err(TicketError::Revoked.into()),
+        sent = sent => sent?,
+    };
+    if live.is_cancelled() {
+        return Err(TicketError::Revoked.into());
+    }
     if claims.scope == Scope::Facade
         && resp.status().is_success()
         && changes_watch_state(&fwd.method, &path)
@@ -255,7 +266,8 @@ fn clean_query(raw: Option<&str>, path: &CanonicalPath) -> Result<Option<String>
     Ok((!kept.is_empty()).then(|| kept.join("&")))
 }
 
-/// Remembers transcodes the player starts through the facade (kept alive, stopped at logout)
+/// Remembers transcodes the player starts through the facade (kept alive while the player
+/// shows life, stopped when it does not or at logout), records each request for one as life,
 /// and forgets the ones it stops.
 fn track_transcode(
     live: &crate::stream::session::LiveSession,
@@ -265,19 +277,61 @@ fn track_transcode(
     let Some(leaf) = path.as_str().strip_prefix("/video/:/transcode/universal/") else {
         return;
     };
-    let session = query.and_then(|q| {
-        q.split('&')
-            .find_map(|kv| kv.strip_prefix("session="))
-            .map(decode)
-    });
-    let Some(session) = session.filter(|s| !s.is_empty() && s.len() <= 128) else {
+    // Manifests and segments: `session/<id>/…`.
+    if let Some(rest) = leaf.strip_prefix("session/") {
+        if let Some((session, _)) = rest.split_once('/') {
+            live.transcode_life(session);
+        }
+        return;
+    }
+    let Some(session) = query_param(query, "session").filter(|s| !s.is_empty() && s.len() <= 128)
+    else {
         return;
     };
     if leaf.starts_with("start") {
-        live.observe_transcode(&session);
+        let rating_key = query_param(query, "path")
+            .and_then(|p| p.strip_prefix("/library/metadata/").map(str::to_string))
+            .filter(|rk| !rk.is_empty() && rk.bytes().all(|b| b.is_ascii_digit()));
+        live.observe_transcode(&session, rating_key.as_deref());
     } else if leaf == "stop" {
         live.forget_transcode(&session);
+    } else {
+        live.transcode_life(&session);
     }
+}
+
+/// A timeline report the player sends through the facade is life for its item's transcodes;
+/// `state=stopped` stops them on Plex (the player will not call the transcoder's `stop`).
+fn track_timeline(
+    state: &AppState,
+    live: &crate::stream::session::LiveSession,
+    path: &CanonicalPath,
+    query: Option<&str>,
+) {
+    if path.as_str() != "/:/timeline" {
+        return;
+    }
+    let (Some(login), Some(rk)) = (live.login_hash, query_param(query, "ratingKey")) else {
+        return;
+    };
+    if query_param(query, "state").as_deref() == Some("stopped") {
+        let keeper = state.keeper().clone();
+        // Off the request path: the player's report must not wait for Plex's stop calls.
+        tokio::spawn(async move {
+            if let Err(e) = keeper.stop_item(&login, &rk, "stopped").await {
+                tracing::warn!(error = %e, "could not record the end of a playback");
+            }
+        });
+    } else {
+        state.keeper().item_life(&login, &rk);
+    }
+}
+
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| decode(v))
+    })
 }
 
 /// Lenient query decoding: a malformed escape keeps the raw text (it is only compared).

@@ -122,8 +122,8 @@ impl AppState {
     pub fn proxy(&self) -> Proxy {
         Proxy {
             client: self.0.upstream.clone(),
-            identity: self.0.identity.clone(),
             metrics: self.0.metrics.clone(),
+            idle_timeout: self.0.config.stream.upstream_idle_timeout,
         }
     }
 

@@ -1,12 +1,12 @@
 //! `GET /api/plex/stream/:ratingKey` and `POST /api/plex/stream/:sessionId/stop`.
 //!
-//! plexgate makes the transcode decision and starts the transcode itself (token as a header,
-//! its own identity, a per-session `X-Plex-Session-Identifier`), records a playback session and
-//! answers the contract's `{url, ratingKey, options}` with `url` pointing at the proxy under a
-//! playback ticket scoped to that one transcode session. The URL keeps `.mpd`/`.m3u8` in its
-//! path (the frontend picks dash.js or hls.js by substring) and works without cookies (dash.js
-//! sends none). A new stream for the same item in the same login session stops the previous one
-//! (quality, audio or subtitle switches start a new Plex session).
+//! The start validates its options (400 at once), records a playback session and answers the
+//! contract's `{url, ratingKey, options}` from local state, with `url` pointing at the proxy
+//! under a playback ticket scoped to that one transcode session; the decision and the start
+//! happen when that URL is first fetched (`stream::playback`). The URL keeps `.mpd`/`.m3u8` in
+//! its path (the frontend picks dash.js or hls.js by substring) and works without cookies
+//! (dash.js sends none). A new stream for the same item in the same login session stops the
+//! previous one (quality, audio or subtitle switches start a new Plex session).
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -15,13 +15,12 @@ use serde_json::json;
 use super::AppState;
 use super::auth::require_session;
 use super::errors::json_response;
-use crate::db::playback::{self, Kind, NewTicketSession};
+use crate::db::playback as playback_rows;
 use crate::http::{ApiError, Body, PathParams};
+use crate::plex::ClientIdentity;
 use crate::plex::transcoder::{self, Protocol, TranscodeRequest};
-use crate::stream::manifest;
-use crate::stream::session::StartManifest;
-use crate::stream::ticket::{Claims, Scope};
-use crate::util::{hex, random_bytes, unix_now};
+use crate::stream::playback;
+use crate::util::{hex, random_bytes};
 
 /// Parsed `/api/plex/stream` options.
 #[derive(Debug, Default)]
@@ -122,7 +121,8 @@ fn rating_key(req: &Request<Incoming>) -> Result<String, ApiError> {
     Ok(rk.to_string())
 }
 
-/// `GET /api/plex/stream/:ratingKey`.
+/// `GET /api/plex/stream/:ratingKey`: validates the options, then answers from local state
+/// (ticket minted, session recorded); Plex hears of it only when the URL is first fetched.
 pub async fn start(req: Request<Incoming>, state: AppState) -> Result<Response<Body>, ApiError> {
     let ctx = super::plex::ctx(&req, &state).await?;
     let (login, server_id) = (ctx.login, ctx.server_id);
@@ -130,9 +130,7 @@ pub async fn start(req: Request<Incoming>, state: AppState) -> Result<Response<B
     let opts = parse_options(req.uri().query())?;
     let protocol = opts.protocol.unwrap_or(Protocol::Dash);
     let user_id = login.user_id;
-    let access = state.servers().access(user_id, server_id).await?;
-
-    let transcode_session = format!("plexgate-{}", hex(&random_bytes::<12>()));
+    let identity = super::auth::login_identity(req.headers(), &state, &login).await?;
     let request = TranscodeRequest {
         rating_key: rk.clone(),
         media_index: opts.media_index,
@@ -143,163 +141,38 @@ pub async fn start(req: Request<Incoming>, state: AppState) -> Result<Response<B
         audio_stream_id: opts.audio_stream_id,
         subtitle_stream_id: opts.subtitle_stream_id,
         offset: opts.offset,
-        session: transcode_session.clone(),
+        session: playback::new_transcode_session(),
     };
 
     if opts.direct {
-        if !state.config().stream.allow_direct {
-            return Err(ApiError::forbidden(
-                "direct_mode_disabled",
-                "direct-Plex playback is disabled on this server (stream.allow_direct = false)",
-            ));
-        }
-        // The classic URL, token included: only ever handed out when the operator opted in.
-        // PMS 1.43 wants a decision for the session first and the client identity on start.
-        let session_identifier = hex(&random_bytes::<16>());
-        transcoder::decision(
-            state.upstream(),
-            &access,
-            state.identity(),
-            &session_identifier,
-            &request,
-        )
-        .await?;
-        let identity = transcoder::url_params(&[
-            (
-                "X-Plex-Product",
-                crate::plex::identity_headers::PRODUCT.into(),
-            ),
-            ("X-Plex-Version", env!("CARGO_PKG_VERSION").into()),
-            (
-                "X-Plex-Platform",
-                crate::plex::identity_headers::PLATFORM.into(),
-            ),
-            (
-                "X-Plex-Device",
-                crate::plex::identity_headers::DEVICE.into(),
-            ),
-            (
-                "X-Plex-Client-Identifier",
-                state.identity().client_identifier().to_string(),
-            ),
-            ("X-Plex-Session-Identifier", session_identifier),
-        ]);
-        let url = format!(
-            "{}/video/:/transcode/universal/{}?{}&{identity}&X-Plex-Token={}",
-            access.base,
-            protocol.start_file(),
-            request.query(),
-            crate::util::percent_encode(access.token())
-        );
-        return Ok(json_response(
-            StatusCode::OK,
-            &json!({"url": url, "ratingKey": rk, "options": opts.echo, "mode": "direct"}),
-        ));
+        return direct(&state, &identity, user_id, server_id, &request, &opts).await;
     }
 
-    let session_id = random_bytes::<16>();
-    let session_hex = hex(&session_id);
-    let identity = state.identity();
-    let client = state.upstream();
-    let decision = transcoder::decision(client, &access, identity, &session_hex, &request).await?;
-    if !decision.playable() {
-        return Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "plex_cannot_play",
-            format!(
-                "Plex cannot play this item: {}",
-                decision
-                    .general_text
-                    .as_deref()
-                    .unwrap_or("no reason given")
-            ),
-        ));
-    }
-    let body = transcoder::start(client, &access, identity, &session_hex, &request).await?;
-    let kind = match protocol {
-        Protocol::Hls => manifest::ManifestKind::Hls,
-        Protocol::Dash => manifest::ManifestKind::Dash,
-    };
-    match kind {
-        manifest::ManifestKind::Hls => manifest::validate_hls(&body),
-        manifest::ManifestKind::Dash => manifest::validate_mpd(&body),
-    }
-    .map_err(|e| {
-        state.metrics().upstream_error("bad_manifest");
-        ApiError::from(crate::stream::proxy::ProxyError::from(e))
-    })?;
-    let start_url = url::Url::parse(&format!(
-        "{}/video/:/transcode/universal/{}?{}",
-        access.base,
-        protocol.start_file(),
-        request.query()
-    ))
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "plex_bad_address",
-            "the server address is not a URL",
-        )
-    })?;
-
-    // A new choice for the same item replaces the old session (and its transcode).
-    let hash = login.hash;
-    let rk_for_lookup = rk.clone();
-    let previous = state
-        .db()
-        .read(move |conn| playback::open_for_login(conn, &hash))
-        .await?
-        .into_iter()
-        .filter(|s| {
-            s.kind == "playback" && s.rating_key.as_deref() == Some(rk_for_lookup.as_str())
-        });
-    for old in previous {
-        state.keeper().revoke(&old.id, "replaced").await?;
-    }
-
-    let expires_at = unix_now() + state.config().stream.ticket_ttl.as_secs() as i64;
-    let live = state
-        .keeper()
-        .register(
-            NewTicketSession {
-                id: session_hex.clone(),
-                user_id,
-                server_id,
-                login_session_hash: Some(login.hash),
-                kind: Kind::Playback,
-                rating_key: Some(rk.clone()),
-                plex_session_id: Some(transcode_session.clone()),
-                protocol: Some(protocol.as_str().to_string()),
-                mode: Some("proxy".to_string()),
-            },
-            expires_at,
-            Some(&transcode_session),
-        )
-        .await?;
-    live.set_start_manifest(StartManifest {
-        body,
-        url: start_url,
-    });
-    let ticket = state.tickets().mint(&Claims {
-        key_id: 0,
-        scope: Scope::Playback {
-            prefix: format!("/video/:/transcode/universal/session/{transcode_session}/"),
+    let begun = playback::begin(
+        state.keeper(),
+        playback::Begin {
+            login_hash: login.hash,
+            login_expires_at: login.expires_at,
+            user_id,
+            server_id,
+            request,
+            identity,
+            ttl_secs: state.config().stream.ticket_ttl.as_secs() as i64,
+            keys: state.tickets(),
         },
-        expires_at,
-        session_id,
-        user_id,
-        server_id,
-    });
+    )
+    .await?;
     tracing::info!(
-        session = %session_hex,
+        session = %begun.session_id,
         user_id,
         rating_key = %rk,
         protocol = protocol.as_str(),
         "playback session started"
     );
     let url = format!(
-        "{}/api/plex/proxy/{ticket}/{}",
+        "{}/api/plex/proxy/{}/{}",
         state.url_prefix(),
+        begun.ticket,
         protocol.start_file()
     );
     Ok(json_response(
@@ -308,9 +181,69 @@ pub async fn start(req: Request<Incoming>, state: AppState) -> Result<Response<B
             "url": url,
             "ratingKey": rk,
             "options": opts.echo,
-            "sessionId": session_hex,
-            "expiresAt": expires_at,
+            "sessionId": begun.session_id,
+            "expiresAt": begun.expires_at,
         }),
+    ))
+}
+
+/// `mode=direct`: the classic URL, token included, only ever handed out when the operator opted
+/// in. PMS 1.43 wants a decision for the session first and the client identity on start, so
+/// this is the one path that talks to Plex before the browser does.
+async fn direct(
+    state: &AppState,
+    identity: &ClientIdentity,
+    user_id: i64,
+    server_id: i64,
+    request: &TranscodeRequest,
+    opts: &Options,
+) -> Result<Response<Body>, ApiError> {
+    if !state.config().stream.allow_direct {
+        return Err(ApiError::forbidden(
+            "direct_mode_disabled",
+            "direct-Plex playback is disabled on this server (stream.allow_direct = false)",
+        ));
+    }
+    let access = state.servers().access(user_id, server_id).await?;
+    let session_identifier = hex(&random_bytes::<16>());
+    transcoder::decision(
+        state.upstream(),
+        &access,
+        identity,
+        &session_identifier,
+        request,
+    )
+    .await?;
+    let params = transcoder::url_params(&[
+        (
+            "X-Plex-Product",
+            crate::plex::identity_headers::PRODUCT.into(),
+        ),
+        ("X-Plex-Version", env!("CARGO_PKG_VERSION").into()),
+        (
+            "X-Plex-Platform",
+            crate::plex::identity_headers::PLATFORM.into(),
+        ),
+        (
+            "X-Plex-Device",
+            crate::plex::identity_headers::DEVICE.into(),
+        ),
+        (
+            "X-Plex-Client-Identifier",
+            identity.client_identifier().to_string(),
+        ),
+        ("X-Plex-Session-Identifier", session_identifier),
+    ]);
+    let url = format!(
+        "{}/video/:/transcode/universal/{}?{}&{params}&X-Plex-Token={}",
+        access.base,
+        request.protocol.start_file(),
+        request.query(),
+        crate::util::percent_encode(access.token())
+    );
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"url": url, "ratingKey": request.rating_key, "options": opts.echo, "mode": "direct"}),
     ))
 }
 
@@ -332,7 +265,7 @@ pub async fn stop(req: Request<Incoming>, state: AppState) -> Result<Response<Bo
     let key = id.clone();
     let row = state
         .db()
-        .read(move |conn| playback::get(conn, &key))
+        .read(move |conn| playback_rows::get(conn, &key))
         .await?
         .filter(|r| r.user_id == login.user_id && r.kind == "playback")
         .ok_or_else(|| {

@@ -232,9 +232,12 @@ async fn banner_facade(demo: &Demo) -> Option<String> {
     let facade = crate::stream::facade::mint(
         state.keeper(),
         state.tickets(),
-        user.id,
-        server.id,
-        None,
+        crate::stream::facade::Owner {
+            user_id: user.id,
+            server_id: server.id,
+            login: None,
+            identity: state.identity().clone(),
+        },
         state.config().stream.facade_ttl.as_secs() as i64,
         &demo.url(),
     )

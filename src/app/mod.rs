@@ -4,6 +4,7 @@
 
 pub mod demo;
 mod keys;
+pub mod purge;
 
 use std::net::SocketAddr;
 
@@ -64,6 +65,13 @@ pub struct Running {
     state: AppState,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<ShutdownOutcome>,
+    purge: JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.purge.abort();
+    }
 }
 
 impl Running {
@@ -127,6 +135,11 @@ pub fn serve_on(listener: TcpListener, state: AppState) -> Result<Running, Start
                 "/api/plex/proxy/".to_string(),
                 format!("{}/api/plex/proxy/", server.base_path),
             ],
+            // Starts a playback and replaces the browser's current one.
+            guarded_get_prefixes: vec![
+                "/api/plex/stream/".to_string(),
+                format!("{}/api/plex/stream/", server.base_path),
+            ],
         },
     };
     let router = api::router(state.clone());
@@ -135,11 +148,13 @@ pub fn serve_on(listener: TcpListener, state: AppState) -> Result<Running, Start
         let _ = stopped.await;
     }));
     tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "plexgate listening");
+    let purge = purge::spawn(state.clone(), state.config().auth.session_purge_interval);
     Ok(Running {
         addr,
         state,
         stop: Some(stop),
         task,
+        purge,
     })
 }
 
@@ -155,9 +170,10 @@ pub async fn build_state_for(config: Config, demo_mode: bool) -> Result<AppState
     let secrets = SecretBox::new(&master);
     let upstream = upstream_client()?;
     let metrics = Arc::new(Metrics::default());
-    let identity = ClientIdentity::new(crate::util::hex(
-        &master.derive("plexgate.client-identifier.v1")[..16],
-    ));
+    let identity = ClientIdentity::new(
+        crate::util::hex(&master.derive("plexgate.client-identifier.v1")[..16]),
+        master.derive("plexgate.client-identifier.per-login.v1"),
+    );
     let servers = ServerDirectory::new(db.clone(), secrets.clone(), upstream.clone());
     let keeper = SessionKeeper::start(KeeperDeps {
         db: db.clone(),
@@ -165,7 +181,7 @@ pub async fn build_state_for(config: Config, demo_mode: bool) -> Result<AppState
         client: upstream.clone(),
         identity: identity.clone(),
         metrics: metrics.clone(),
-        idle_timeout: config.stream.idle_timeout,
+        client_gone: config.stream.client_gone,
         keepalive: config.stream.keepalive_interval,
     })
     .await?;
@@ -219,14 +235,15 @@ pub async fn build_state_for(config: Config, demo_mode: bool) -> Result<AppState
     }))
 }
 
-/// The shared client for Plex calls: connect and per-read timeouts, never a total deadline
-/// (bodies stream for as long as a movie plays); metadata calls set their own `.timeout()`.
+/// The shared client for Plex calls: a connect timeout, never a total deadline (bodies stream
+/// for as long as a movie plays) and no read timeout (reqwest's would count the time a paused
+/// player spends not reading); metadata calls set their own `.timeout()`, streamed bodies get
+/// an idle timeout that counts only upstream silence (`stream::proxy`).
 pub fn upstream_client() -> Result<reqwest::Client, StartupError> {
     // Several crates may link rustls; install our provider once, ignore "already installed".
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(5))
-        .read_timeout(std::time::Duration::from_secs(30))
         .pool_idle_timeout(std::time::Duration::from_secs(90))
         .pool_max_idle_per_host(32)
         .tcp_nodelay(true)

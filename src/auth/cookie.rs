@@ -6,6 +6,12 @@ use http::header::{COOKIE, HeaderValue};
 /// The cookie name the Flixor frontend and the Express backend use.
 pub const NAME: &str = "plex.sid";
 
+/// The cookie that binds a sign-in PIN to the browser that created it.
+pub const PIN_NAME: &str = "plex.pin";
+
+/// How long a pin cookie lives: plex.tv PINs expire well before this.
+pub const PIN_MAX_AGE_SECS: i64 = 1800;
+
 /// The value of cookie `name` in the request's `Cookie` headers.
 pub fn read<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
@@ -34,6 +40,13 @@ pub fn set(value: &str, max_age_secs: i64, attrs: Attributes) -> HeaderValue {
     let mut s = format!("{NAME}={value}; Path=/; HttpOnly; Max-Age={max_age_secs}");
     push_attrs(&mut s, attrs);
     HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("plex.sid=; Path=/"))
+}
+
+/// `Set-Cookie` for the pin cookie (`value` empty and `max_age_secs` 0 clear it).
+pub fn set_pin(value: &str, max_age_secs: i64, attrs: Attributes) -> HeaderValue {
+    let mut s = format!("{PIN_NAME}={value}; Path=/; HttpOnly; Max-Age={max_age_secs}");
+    push_attrs(&mut s, attrs);
+    HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("plex.pin=; Path=/"))
 }
 
 /// `Set-Cookie` that clears the session cookie with the same scope it was set with.

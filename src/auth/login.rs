@@ -9,6 +9,9 @@ use crate::crypto::MasterKey;
 use crate::db::{self, Db, DbError};
 use crate::util::{random_bytes, unix_now};
 
+/// Bytes of the pin cookie's MAC (144 bits).
+const PIN_TAG_LEN: usize = 18;
+
 /// Idle expiry: a session unused for a day ends.
 pub const SESSION_IDLE_TTL: i64 = 24 * 3600;
 /// Absolute expiry: every session ends a week after login.
@@ -118,6 +121,45 @@ impl LoginSessions {
             hash,
             expires_at: row.expires_at,
         }))
+    }
+
+    /// Login sessions that have expired now (unused for the idle window, or past their
+    /// absolute end): their tickets must be revoked and the rows deleted.
+    pub async fn expired(&self) -> Result<Vec<[u8; 32]>, DbError> {
+        let now = unix_now();
+        self.db
+            .read(move |conn| db::sessions::expired_sessions(conn, now, SESSION_IDLE_TTL))
+            .await
+    }
+
+    fn pin_mac(&self, pin_id: i64, client_id: &str) -> Hmac<Sha256> {
+        let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.hash_key)
+            .expect("HMAC takes any key length");
+        m.update(b"plexgate.pin-binding.v1\0");
+        m.update(&pin_id.to_be_bytes());
+        m.update(client_id.as_bytes());
+        m
+    }
+
+    /// The value of the pin cookie that binds PIN `pin_id` to the browser that created it: a
+    /// MAC only this installation can compute, so a PIN created in another browser cannot be
+    /// polled from this one (login CSRF). Stateless: it survives a restart mid-login.
+    pub fn pin_binding(&self, pin_id: i64, client_id: &str) -> String {
+        let tag = self.pin_mac(pin_id, client_id).finalize().into_bytes();
+        URL_SAFE_NO_PAD.encode(&tag[..PIN_TAG_LEN])
+    }
+
+    /// Whether the request carries the pin cookie for `pin_id` (verified in constant time).
+    pub fn pin_bound(&self, headers: &HeaderMap, pin_id: i64, client_id: &str) -> bool {
+        let Some(tag) = cookie::read(headers, cookie::PIN_NAME)
+            .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+            .filter(|t| t.len() == PIN_TAG_LEN)
+        else {
+            return false;
+        };
+        self.pin_mac(pin_id, client_id)
+            .verify_truncated_left(&tag)
+            .is_ok()
     }
 
     /// Ends the session.

@@ -22,3 +22,14 @@ pub fn set(conn: &Connection, key: &str, value: &[u8]) -> Result<(), DbError> {
     .execute(params![key, value])?;
     Ok(())
 }
+
+/// Stores `value` under `key` unless a value is already there; returns the value that is
+/// stored afterwards (the existing one or `value`). One statement, so two callers cannot both
+/// win.
+pub fn set_if_absent(conn: &Connection, key: &str, value: &[u8]) -> Result<Vec<u8>, DbError> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+    )?
+    .execute(params![key, value])?;
+    Ok(get(conn, key)?.unwrap_or_else(|| value.to_vec()))
+}

@@ -68,8 +68,10 @@ pub struct TicketSession {
     pub ended_at: Option<i64>,
     /// Bytes sent to the browser.
     pub bytes_sent: i64,
-    /// Why it ended (`stopped`, `idle`, `logout`, `replaced`…).
+    /// Why it ended (`stopped`, `client_gone`, `logout`, `replaced`…).
     pub end_reason: Option<String>,
+    /// The login session it belongs to.
+    pub login_session_hash: Option<[u8; 32]>,
 }
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<TicketSession> {
@@ -84,11 +86,14 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<TicketSession> {
         ended_at: row.get(7)?,
         bytes_sent: row.get(8)?,
         end_reason: row.get(9)?,
+        login_session_hash: row
+            .get::<_, Option<Vec<u8>>>(10)?
+            .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok()),
     })
 }
 
 const COLUMNS: &str = "id, user_id, server_id, kind, rating_key, plex_session_id, started_at, \
-                       ended_at, bytes_sent, end_reason";
+                       ended_at, bytes_sent, end_reason, login_session_hash";
 
 /// Records a new ticket session started at `now`.
 pub fn insert(conn: &Connection, new: &NewTicketSession, now: i64) -> Result<(), DbError> {

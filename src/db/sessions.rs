@@ -113,6 +113,24 @@ pub fn delete_session(conn: &Connection, id_hash: &[u8; 32]) -> Result<bool, DbE
         > 0)
 }
 
+/// The hashes of every session that has expired at `now`, absolutely or by idleness.
+pub fn expired_sessions(
+    conn: &Connection,
+    now: i64,
+    idle_ttl: i64,
+) -> Result<Vec<[u8; 32]>, DbError> {
+    let hashes: Vec<Vec<u8>> = conn
+        .prepare_cached(
+            "SELECT id_hash FROM sessions WHERE expires_at <= ?1 OR last_seen_at + ?2 <= ?1",
+        )?
+        .query_map(params![now, idle_ttl], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(hashes
+        .into_iter()
+        .filter_map(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
+        .collect())
+}
+
 /// Deletes every session that has expired at `now`, absolutely or by idleness. Returns how many.
 pub fn delete_expired(conn: &Connection, now: i64, idle_ttl: i64) -> Result<usize, DbError> {
     Ok(conn

@@ -154,6 +154,16 @@ pub fn get_user_by_plex_id(conn: &Connection, plex_id: i64) -> Result<Option<Use
         .optional()?)
 }
 
+/// The user whose username is `username` (case-insensitive), if exactly that one exists.
+pub fn get_user_by_username(conn: &Connection, username: &str) -> Result<Option<User>, DbError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username = ?1 COLLATE NOCASE ORDER BY id LIMIT 1"
+        ))?
+        .query_row([username], user_from_row)
+        .optional()?)
+}
+
 /// Decrypts the user's plex.tv account token. The only way to get it back.
 pub fn user_plex_token(
     conn: &Connection,

@@ -139,9 +139,11 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
-    /// A header value as text.
+    /// A header value as text (UTF-8, as PMS reads a device name).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(name)
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
     }
 
     /// The first decoded query value named `name`.

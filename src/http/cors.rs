@@ -6,6 +6,12 @@
 //! POST/PUT/PATCH/DELETE is accepted when its Origin (else Referer) is this server or a
 //! configured origin, or when it carries `X-Requested-With`; otherwise 403 `csrf_rejected`.
 //! Routes authenticated by a ticket in the URL rather than a cookie are exempt by prefix.
+//!
+//! A few GETs change state (`/api/plex/stream/:ratingKey` starts a playback and replaces the
+//! browser's current one), so a cross-site link or `<img>` must not reach them: under the
+//! configured guarded prefixes a GET is refused when it is a navigation (`Sec-Fetch-Mode:
+//! navigate`), comes from another site (`Sec-Fetch-Site: cross-site`) or names a foreign
+//! `Origin`, unless that origin is allowed.
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
@@ -27,6 +33,8 @@ pub struct CorsPolicy {
     pub public_origin: Option<String>,
     /// Path prefixes exempt from the CSRF check (ticket-authenticated routes).
     pub csrf_exempt_prefixes: Vec<String>,
+    /// Path prefixes whose GETs change state and get the CSRF check too.
+    pub guarded_get_prefixes: Vec<String>,
 }
 
 impl CorsPolicy {
@@ -103,6 +111,14 @@ impl CorsPolicy {
         path: &str,
         headers: &HeaderMap,
     ) -> Result<(), ApiError> {
+        if matches!(*method, Method::GET | Method::HEAD)
+            && self
+                .guarded_get_prefixes
+                .iter()
+                .any(|p| path.starts_with(p.as_str()))
+        {
+            return self.check_guarded_get(headers);
+        }
         if !matches!(
             *method,
             Method::POST | Method::PUT | Method::PATCH | Method::DELETE
@@ -135,6 +151,32 @@ impl CorsPolicy {
         }
     }
 
+    /// A state-changing GET: no navigation, nothing cross-site unless from an allowed origin.
+    fn check_guarded_get(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let refuse = |why: &str| {
+            Err(ApiError::forbidden(
+                "csrf_rejected",
+                format!("{why}: start playback from the app, not from a link"),
+            ))
+        };
+        let origin = text("origin").filter(|o| *o != "null");
+        let allowed_origin =
+            origin.is_some_and(|o| self.allowed(o) || self.is_self(o, text("host")));
+        if text("sec-fetch-mode").is_some_and(|m| m.eq_ignore_ascii_case("navigate")) {
+            return refuse("a navigation may not start playback");
+        }
+        if text("sec-fetch-site").is_some_and(|s| s.eq_ignore_ascii_case("cross-site"))
+            && !allowed_origin
+        {
+            return refuse("cross-site request refused");
+        }
+        if origin.is_some() && !allowed_origin {
+            return refuse("request from a foreign origin refused");
+        }
+        Ok(())
+    }
+
     fn is_self(&self, origin: &str, host: Option<&str>) -> bool {
         if let Some(public) = &self.public_origin
             && public.eq_ignore_ascii_case(origin)
@@ -162,6 +204,7 @@ mod tests {
             origins: vec!["https://app.example.com".into()],
             public_origin: None,
             csrf_exempt_prefixes: vec!["/api/plex/proxy/".into()],
+            guarded_get_prefixes: Vec::new(),
         }
     }
 
@@ -171,6 +214,60 @@ mod tests {
             h.insert(*k, v.parse().unwrap());
         }
         h
+    }
+
+    #[test]
+    fn state_changing_gets_refuse_navigations_and_other_sites() {
+        let p = CorsPolicy {
+            origins: vec!["https://app.example.com".into()],
+            guarded_get_prefixes: vec!["/api/plex/stream/".into()],
+            ..policy()
+        };
+        let get = Method::GET;
+        let path = "/api/plex/stream/101";
+        let code = |h: &[(&'static str, &str)]| {
+            p.check_csrf(&get, path, &headers(h))
+                .err()
+                .map(|e| e.code().to_string())
+        };
+        assert_eq!(code(&[]), None, "a client that says nothing (curl)");
+        assert_eq!(
+            code(&[
+                ("sec-fetch-site", "same-origin"),
+                ("sec-fetch-mode", "cors")
+            ]),
+            None
+        );
+        assert_eq!(
+            code(&[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "https://app.example.com")
+            ]),
+            None
+        );
+        let refused = Some("csrf_rejected".to_string());
+        assert_eq!(
+            code(&[("sec-fetch-mode", "navigate"), ("sec-fetch-site", "none")]),
+            refused
+        );
+        assert_eq!(
+            code(&[
+                ("sec-fetch-site", "cross-site"),
+                ("sec-fetch-mode", "no-cors")
+            ]),
+            refused
+        );
+        assert_eq!(code(&[("origin", "https://evil.example")]), refused);
+        assert_eq!(
+            p.check_csrf(
+                &get,
+                "/api/plex/metadata/1",
+                &headers(&[("sec-fetch-mode", "navigate")])
+            )
+            .map_err(|e| e.code().to_string()),
+            Ok(()),
+            "other GETs are unaffected"
+        );
     }
 
     #[test]

@@ -1,12 +1,23 @@
-//! plexgate's own client identification, sent to PMS on every call it makes for a browser.
+//! plexgate's own client identification, sent to PMS on every call it makes.
 //!
 //! PMS ≥ 1.40 answers 400 to transcoder calls without Product/Platform/Device, and checks the
 //! platform value (`Chrome` and `Generic` are accepted, `Linux` is not). The browser's own
 //! identification parameters are never forwarded: plexgate replaces them with this identity and
-//! a per-session `X-Plex-Session-Identifier`, so PMS sees one consistent client per session.
+//! a per-playback `X-Plex-Session-Identifier`.
+//!
+//! Why one identity per login session: Plex keys devices, "Now playing", transcode bookkeeping
+//! and decisions on `X-Plex-Client-Identifier`, so two browsers sharing one identifier look like
+//! one player and interfere (one's transcode ends the other's direct play). Each login session
+//! gets its own identifier, an HMAC of the installation secret and the session's hash, stable
+//! for the session's life and never the session id itself. Calls made for no browser (server
+//! sync, readiness) use the installation identity.
 
+use std::sync::Arc;
+
+use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderMap;
 use http::header::HeaderValue;
+use sha2::Sha256;
 
 /// Product name shown in Plex's dashboard.
 pub const PRODUCT: &str = "plexgate";
@@ -32,20 +43,48 @@ pub const BROWSER_PARAMS_KEPT: &[&str] = &[
     "x-plex-device-screen-resolution",
 ];
 
-/// plexgate's identity: one stable client identifier per installation.
-#[derive(Debug, Clone)]
+/// A client identity toward Plex: the installation's, or one login session's.
+#[derive(Clone)]
 pub struct ClientIdentity {
     client_identifier: String,
     device_name: String,
+    /// Derives per-login identities; shared by the installation identity and its children.
+    secret: Arc<[u8; 32]>,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("client_identifier", &self.client_identifier)
+            .field("device_name", &self.device_name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientIdentity {
-    /// An identity with `client_identifier` (derived from the master key, so it is stable
-    /// across restarts and unique per installation).
-    pub fn new(client_identifier: String) -> Self {
+    /// The installation identity: `client_identifier` (derived from the master key, so it is
+    /// stable across restarts and unique per installation) and `secret`, from which each login
+    /// session's identity is derived.
+    pub fn new(client_identifier: String, secret: [u8; 32]) -> Self {
         ClientIdentity {
             client_identifier,
             device_name: "plexgate".to_string(),
+            secret: Arc::new(secret),
+        }
+    }
+
+    /// The identity Plex sees for one login session (`login_hash`): a stable identifier Plex
+    /// cannot link to the session cookie, and `device_name` as the name it shows.
+    pub fn for_login(&self, login_hash: &[u8; 32], device_name: String) -> ClientIdentity {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret[..])
+            .expect("HMAC takes any key length");
+        mac.update(b"plexgate.client-identifier.login.v1");
+        mac.update(login_hash);
+        let digest = mac.finalize().into_bytes();
+        ClientIdentity {
+            client_identifier: crate::util::hex(&digest[..16]),
+            device_name,
+            secret: self.secret.clone(),
         }
     }
 
@@ -54,10 +93,16 @@ impl ClientIdentity {
         &self.client_identifier
     }
 
+    /// The device name Plex shows for this client.
+    pub fn device_name(&self) -> &str {
+        &self.device_name
+    }
+
     /// Adds the identification headers (and, if given, the playback session identifier).
     pub fn apply(&self, headers: &mut HeaderMap, session_identifier: Option<&str>) {
         let mut set = |name: &'static str, value: &str| {
-            if let Ok(v) = HeaderValue::from_str(value) {
+            // from_bytes: a device name may be UTF-8 (the user's name, the `·`).
+            if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
                 headers.insert(name, v);
             }
         };
@@ -72,5 +117,66 @@ impl ClientIdentity {
         if let Some(id) = session_identifier {
             set("x-plex-session-identifier", id);
         }
+    }
+}
+
+/// `plexgate · <browser> · <user>`: what Plex's dashboard shows for a login session, so an
+/// operator can tell two family members' players apart.
+pub fn device_name(user_agent: Option<&str>, username: Option<&str>) -> String {
+    let ua = user_agent.unwrap_or("");
+    // Order matters: Edge and Opera also say Chrome, Chrome also says Safari.
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Chromium/", "Chromium"),
+        ("Safari/", "Safari"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map_or("Browser", |(_, name)| name);
+    let user: String = username
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(40)
+        .collect();
+    if user.is_empty() {
+        format!("plexgate · {browser}")
+    } else {
+        format!("plexgate · {browser} · {user}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_login_gets_its_own_stable_identifier() {
+        let install = ClientIdentity::new("install".into(), [7; 32]);
+        let a = install.for_login(&[1; 32], "a".into());
+        let a_again = install.for_login(&[1; 32], "a2".into());
+        let b = install.for_login(&[2; 32], "b".into());
+        assert_eq!(a.client_identifier(), a_again.client_identifier());
+        assert_ne!(a.client_identifier(), b.client_identifier());
+        assert_ne!(a.client_identifier(), install.client_identifier());
+        assert_eq!(a.client_identifier().len(), 32);
+        assert!(!a.client_identifier().contains(&crate::util::hex(&[1; 16])));
+    }
+
+    #[test]
+    fn device_names_say_browser_and_user() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36";
+        assert_eq!(
+            device_name(Some(chrome), Some("ann")),
+            "plexgate · Chrome · ann"
+        );
+        assert_eq!(
+            device_name(Some("Mozilla/5.0 Firefox/133.0"), None),
+            "plexgate · Firefox"
+        );
+        assert_eq!(device_name(None, Some("b\nob")), "plexgate · Browser · bob");
     }
 }

@@ -8,8 +8,9 @@ use crate::db::DbError;
 use crate::db::playback::{self, Kind, NewTicketSession};
 use crate::util::{hex, random_bytes, unix_now};
 
-use super::session::SessionKeeper;
+use super::session::{Registration, SessionKeeper};
 use super::ticket::{Claims, Scope, TicketKeys};
+use crate::plex::ClientIdentity;
 
 /// A minted facade.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,17 +23,34 @@ pub struct Facade {
     pub expires_at: i64,
 }
 
-/// Mints a facade ticket for `user_id` on `server_id`, tied to `login` (its hash and absolute
-/// expiry) when there is one. `url_prefix` is the public origin and base path (may be empty).
+/// Whose facade it is.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    /// The user.
+    pub user_id: i64,
+    /// The server row.
+    pub server_id: i64,
+    /// The login session (its hash and absolute expiry), when there is one.
+    pub login: Option<([u8; 32], i64)>,
+    /// How Plex sees calls through this facade.
+    pub identity: ClientIdentity,
+}
+
+/// Mints a facade ticket for `owner`, tied to its login session when there is one.
+/// `url_prefix` is the public origin and base path (may be empty).
 pub async fn mint(
     keeper: &SessionKeeper,
     keys: &TicketKeys,
-    user_id: i64,
-    server_id: i64,
-    login: Option<([u8; 32], i64)>,
+    owner: Owner,
     ttl_secs: i64,
     url_prefix: &str,
 ) -> Result<Facade, DbError> {
+    let Owner {
+        user_id,
+        server_id,
+        login,
+        identity,
+    } = owner;
     let now = unix_now();
     let expires_at = login.map_or(now + ttl_secs, |(_, end)| end.min(now + ttl_secs));
     let existing = match login {
@@ -51,8 +69,8 @@ pub async fn mint(
         None => {
             let id = hex(&random_bytes::<16>());
             keeper
-                .register(
-                    NewTicketSession {
+                .register(Registration {
+                    row: NewTicketSession {
                         id: id.clone(),
                         user_id,
                         server_id,
@@ -64,8 +82,9 @@ pub async fn mint(
                         mode: None,
                     },
                     expires_at,
-                    None,
-                )
+                    identity,
+                    start_request: None,
+                })
                 .await?;
             id
         }

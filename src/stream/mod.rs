@@ -2,7 +2,9 @@
 
 pub mod facade;
 pub mod headers;
+pub mod live;
 pub mod manifest;
+pub mod playback;
 pub mod proxy;
 pub mod scope;
 pub mod session;

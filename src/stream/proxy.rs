@@ -4,12 +4,17 @@
 //! response body frame by frame, so `Bytes` move without copying and backpressure is TCP's.
 //! Only manifests are read whole (bounded), validated and rewritten. The server token is set as
 //! a header here and nowhere else on this path; nothing here logs a URL with a query.
+//!
+//! Timeouts count only upstream silence while plexgate waits for it (design §4): waiting for
+//! response headers, and a body's next frame once hyper asks for it. The timer is armed only
+//! when the upstream body is `Pending` (the way linkerd2-proxy's `stream-timeouts` body does),
+//! so a paused player that stops reading for an hour resumes where it left off.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -53,12 +58,12 @@ pub enum ProxyError {
 /// Shared pieces every forwarded request uses.
 #[derive(Debug, Clone)]
 pub struct Proxy {
-    /// The upstream client (connect and read timeouts, no total deadline).
+    /// The upstream client (a connect timeout, no read timeout, no total deadline).
     pub client: reqwest::Client,
-    /// plexgate's identity headers.
-    pub identity: ClientIdentity,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// How long Plex may stay silent while plexgate waits for it.
+    pub idle_timeout: Duration,
 }
 
 /// One request to forward.
@@ -76,6 +81,8 @@ pub struct Forward<'a> {
     pub body: Option<Bytes>,
     /// `X-Plex-Session-Identifier` for this ticket session.
     pub session_identifier: &'a str,
+    /// How Plex sees the browser behind this request.
+    pub identity: &'a ClientIdentity,
 }
 
 impl Proxy {
@@ -92,7 +99,7 @@ impl Proxy {
             url.push_str(q);
         }
         let mut headers = super::headers::upstream_request_headers(fwd.browser_headers);
-        self.identity
+        fwd.identity
             .apply(&mut headers, Some(fwd.session_identifier));
         if manifest_expected {
             // Manifests are rewritten, so ask for them uncompressed.
@@ -110,15 +117,17 @@ impl Proxy {
             req = req.body(body.clone());
         }
         let started = Instant::now();
-        let resp = req.send().await.map_err(|e| {
-            if e.is_timeout() {
-                self.metrics.upstream_error("timeout");
-                ProxyError::Timeout
-            } else {
+        let resp = match tokio::time::timeout(self.idle_timeout, req.send()).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) if !e.is_timeout() => {
                 self.metrics.upstream_error("connect");
-                ProxyError::Unreachable
+                return Err(ProxyError::Unreachable);
             }
-        })?;
+            Ok(Err(_)) | Err(_) => {
+                self.metrics.upstream_error("timeout");
+                return Err(ProxyError::Timeout);
+            }
+        };
         self.metrics.ttfb(started.elapsed());
         let status = resp.status();
         let passthrough = status.is_success()
@@ -155,6 +164,10 @@ impl Proxy {
         let upstream: http::Response<reqwest::Body> = resp.into();
         let body = ProxyBody {
             inner: upstream.into_body(),
+            idle: self.idle_timeout,
+            idle_timer: Box::pin(tokio::time::sleep(self.idle_timeout)),
+            idle_armed: false,
+            sent: 0,
             cancelled: live.as_ref().map(|l| {
                 let mut rx = l.cancelled();
                 Box::pin(async move {
@@ -184,9 +197,12 @@ impl Proxy {
             // 304 and friends carry no manifest body; pass the status and validators through.
             return Ok(self.stream(resp, None));
         }
-        let body = read_bounded(resp).await.inspect_err(|_| {
-            self.metrics.upstream_error("body_aborted");
-        })?;
+        let body = tokio::time::timeout(self.idle_timeout, read_bounded(resp))
+            .await
+            .unwrap_or(Err(ProxyError::ManifestBody("Plex stopped sending it")))
+            .inspect_err(|_| {
+                self.metrics.upstream_error("body_aborted");
+            })?;
         self.rewrite(&body, kind, mapper, guard)
     }
 
@@ -271,14 +287,31 @@ fn etag_of(bytes: &[u8]) -> String {
 #[error("the ticket session was revoked")]
 pub struct Revoked;
 
+/// Why an upstream body ended early.
+#[derive(Debug, thiserror::Error)]
+#[error("Plex sent nothing for {0:?} while plexgate waited for the next bytes")]
+pub struct UpstreamIdle(Duration);
+
 /// An upstream body on its way to the browser: frames pass through untouched; bytes are
-/// counted for the session and metrics; a revocation ends it with an error (never a clean end,
-/// so the player cannot mistake a cut stream for a complete one).
+/// counted for the session and metrics; a revocation or upstream silence while waiting ends it
+/// with an error (never a clean end, so the player cannot mistake a cut stream for a complete
+/// one), logged at WARN with its cause.
 struct ProxyBody {
     inner: reqwest::Body,
+    idle: Duration,
+    /// Reused across waits (reset, not reallocated); meaningful only while `idle_armed`.
+    idle_timer: Pin<Box<tokio::time::Sleep>>,
+    idle_armed: bool,
+    sent: u64,
     cancelled: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     live: Option<Arc<LiveSession>>,
     metrics: Arc<Metrics>,
+}
+
+impl ProxyBody {
+    fn session(&self) -> &str {
+        self.live.as_ref().map_or("-", |l| l.id.as_str())
+    }
 }
 
 impl HttpBody for ProxyBody {
@@ -295,21 +328,59 @@ impl HttpBody for ProxyBody {
             self.cancelled = None;
             return Poll::Ready(Some(Err(Box::new(Revoked))));
         }
+        // The inner body first: the timer only measures time spent waiting for Plex.
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
+        match polled {
+            Poll::Pending => {
+                let this = &mut *self;
+                if !this.idle_armed {
+                    this.idle_armed = true;
+                    let deadline = tokio::time::Instant::now() + this.idle;
+                    this.idle_timer.as_mut().reset(deadline);
+                }
+                if this.idle_timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.metrics.upstream_error("body_idle");
+                let err = UpstreamIdle(this.idle);
+                tracing::warn!(
+                    session = %this.session(),
+                    bytes = this.sent,
+                    cause = %err,
+                    "a proxied body was cut short: the player got a truncated body"
+                );
+                Poll::Ready(Some(Err(Box::new(err))))
+            }
             Poll::Ready(Some(Ok(frame))) => {
+                self.idle_armed = false;
                 if let Some(data) = frame.data_ref() {
                     let n = data.len() as u64;
+                    self.sent += n;
                     self.metrics.proxied_bytes(n);
                     if let Some(live) = &self.live {
                         live.add_bytes(n);
                     }
                 }
+                Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(_))) => self.metrics.upstream_error("body_aborted"),
-            _ => {}
+            Poll::Ready(Some(Err(e))) => {
+                // Plex's address may carry a query; the log gets the cause, never the URL.
+                let e = e.without_url();
+                self.idle_armed = false;
+                self.metrics.upstream_error("body_aborted");
+                tracing::warn!(
+                    session = %self.session(),
+                    bytes = self.sent,
+                    cause = %e,
+                    "a proxied body was cut short by Plex: the player got a truncated body"
+                );
+                Poll::Ready(Some(Err(BoxError::from(e))))
+            }
+            Poll::Ready(None) => {
+                self.idle_armed = false;
+                Poll::Ready(None)
+            }
         }
-        polled.map(|o| o.map(|r| r.map_err(BoxError::from)))
     }
 
     fn is_end_stream(&self) -> bool {

@@ -85,9 +85,14 @@ pub fn check(scope: &Scope, method: &Method, path: &CanonicalPath) -> Result<(),
 }
 
 /// Whether a GET of the decoded upstream `path` (as a manifest URI resolves to) is inside
-/// `scope`; used to fail manifests closed.
+/// `scope`; used to fail manifests closed. DASH template identifiers (`$Number%05d$`) are
+/// template text, not escapes: they are checked as the concrete path a player will request.
+/// A trailing `/` (a DASH BaseURL directory, never requested itself) is checked as the
+/// directory.
 pub fn allows_path(scope: &Scope, path: &str) -> bool {
-    canonicalize(path).is_ok_and(|p| check(scope, &Method::GET, &p).is_ok())
+    let concrete = super::manifest::expand_templates(path, "1");
+    let dir = concrete.strip_suffix('/').filter(|d| !d.is_empty());
+    canonicalize(dir.unwrap_or(&concrete)).is_ok_and(|p| check(scope, &Method::GET, &p).is_ok())
 }
 
 /// Library actions that are GETs in PMS but change state or cost a scan. The one list both the
@@ -221,6 +226,29 @@ pub fn photo_source(url_param: &str) -> Result<String, TicketError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dash_template_identifiers_are_not_escapes() {
+        let scope = Scope::Playback {
+            prefix: "/video/:/transcode/universal/session/s1/".into(),
+        };
+        for ok in [
+            "/video/:/transcode/universal/session/s1/0/$Number%05d$.m4s",
+            "/video/:/transcode/universal/session/s1/0/$Time%010d$-$Bandwidth%08d$.m4s",
+            "/video/:/transcode/universal/session/s1/$RepresentationID$/$$-$Number%04x$.m4s",
+            "/video/:/transcode/universal/session/s1/dash/",
+        ] {
+            assert!(allows_path(&scope, ok), "{ok}");
+        }
+        for bad in [
+            "/video/:/transcode/universal/session/s2/$Number%05d$.m4s",
+            "/video/:/transcode/universal/session/s1/%05.m4s",
+            "/video/:/transcode/universal/session/s1/$Number%05d$/../../s2/x",
+            "/video/:/transcode/universal/session/s1//",
+        ] {
+            assert!(!allows_path(&scope, bad), "{bad}");
+        }
+    }
 
     #[test]
     fn canonicalisation_refuses_every_trick() {

@@ -1,110 +1,31 @@
-//! Ticket sessions while they live: the deny set, activity, keep-alive and stop.
+//! Ticket sessions while they live: the deny set, life, keep-alive and stop.
 //!
 //! Tickets are stateless, so revocation is a deny set of session ids: durable in SQLite (a
 //! restart must not resurrect a stopped ticket) and checked from memory on every request. A
 //! revocation also fires the session's cancel signal, which ends every in-flight body of that
 //! session at its next poll, so a stopped or logged-out stream stops within a moment.
 //!
-//! PMS reaps a transcode after about 75 s without requests; a paused player makes none, so the
-//! keeper pings the transcodes of sessions active within the idle timeout, and stops (on Plex)
-//! and revokes (here) playback sessions idle longer than that.
+//! A transcode lives exactly as long as its player shows life (design §5): PMS reaps a
+//! transcode after about 75 s without requests and a paused player makes none, so the keeper
+//! pings the transcodes whose player reported within the client-gone window, and stops (on
+//! Plex) the ones whose player did not, revoking the playback ticket that started it.
 //!
 //! The deny set is a plain map rather than a bounded cache on purpose: an entry must never be
 //! evicted before the ticket it denies expires.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
-
-use tokio::sync::watch;
 
 use crate::db::playback::{self, Kind, NewTicketSession};
 use crate::db::{self, Db, DbError};
 use crate::metrics::Metrics;
+use crate::plex::transcoder::TranscodeRequest;
 use crate::plex::{ClientIdentity, ServerDirectory, transcoder};
 use crate::util::unix_now;
 
-/// A ticket session known to be live.
-#[derive(Debug)]
-pub struct LiveSession {
-    /// Hex session id.
-    pub id: String,
-    /// Owner.
-    pub user_id: i64,
-    /// Server row.
-    pub server_id: i64,
-    /// Facade or playback.
-    pub kind: Kind,
-    /// Login session it belongs to.
-    pub login_hash: Option<[u8; 32]>,
-    /// When its ticket expires, epoch seconds.
-    pub expires_at: i64,
-    transcodes: Mutex<Vec<String>>,
-    start_manifest: Mutex<Option<StartManifest>>,
-    last_activity: AtomicI64,
-    pending_bytes: AtomicU64,
-    cancel: watch::Sender<bool>,
-}
-
-/// The start manifest plexgate fetched itself for a playback session, served again from
-/// memory whenever the player (re)loads it, so a reload never starts a second transcode.
-#[derive(Debug, Clone)]
-pub struct StartManifest {
-    /// The manifest text as Plex sent it.
-    pub body: bytes::Bytes,
-    /// The upstream URL it came from (what its relative URIs resolve against).
-    pub url: url::Url,
-}
-
-impl LiveSession {
-    /// Stores the start manifest of a playback session.
-    pub fn set_start_manifest(&self, manifest: StartManifest) {
-        *lock(&self.start_manifest) = Some(manifest);
-    }
-
-    /// The stored start manifest, if this session has one (not after a restart).
-    pub fn start_manifest(&self) -> Option<StartManifest> {
-        lock(&self.start_manifest).clone()
-    }
-
-    /// A receiver that turns `true` when the session is revoked.
-    pub fn cancelled(&self) -> watch::Receiver<bool> {
-        self.cancel.subscribe()
-    }
-
-    /// Records a request through the session's ticket.
-    pub fn touch(&self) {
-        self.last_activity.store(unix_now(), Ordering::Relaxed);
-    }
-
-    /// Adds bytes streamed to the browser.
-    pub fn add_bytes(&self, n: u64) {
-        self.pending_bytes.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// Transcode session ids (`session=`) this ticket session started on Plex.
-    pub fn transcodes(&self) -> Vec<String> {
-        lock(&self.transcodes).clone()
-    }
-
-    /// Remembers a transcode started through this session (kept alive, stopped with it).
-    pub fn observe_transcode(&self, plex_session: &str) {
-        let mut t = lock(&self.transcodes);
-        if !t.iter().any(|s| s == plex_session) {
-            t.push(plex_session.to_string());
-        }
-    }
-
-    /// Forgets a transcode the player stopped itself.
-    pub fn forget_transcode(&self, plex_session: &str) {
-        lock(&self.transcodes).retain(|s| s != plex_session);
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use super::live::LiveParts;
+pub use super::live::{LiveSession, StartManifest, Transcode};
 
 /// What the keeper needs to talk to Plex.
 #[derive(Debug, Clone)]
@@ -115,14 +36,27 @@ pub struct KeeperDeps {
     pub servers: ServerDirectory,
     /// Upstream client.
     pub client: reqwest::Client,
-    /// plexgate's identity.
+    /// plexgate's installation identity (sessions restored after a restart derive theirs).
     pub identity: ClientIdentity,
     /// Counters.
     pub metrics: Arc<Metrics>,
-    /// Idle limit for playback sessions.
-    pub idle_timeout: Duration,
+    /// A transcode whose player shows no life for this long is stopped.
+    pub client_gone: Duration,
     /// Keep-alive period.
     pub keepalive: Duration,
+}
+
+/// A new ticket session to record and make live.
+#[derive(Debug)]
+pub struct Registration {
+    /// The stored row.
+    pub row: NewTicketSession,
+    /// Ticket expiry, epoch seconds.
+    pub expires_at: i64,
+    /// How Plex sees the session's calls.
+    pub identity: ClientIdentity,
+    /// For a playback session: the transcode its URL starts when first fetched.
+    pub start_request: Option<TranscodeRequest>,
 }
 
 /// The registry of live sessions and revocations.
@@ -182,26 +116,22 @@ impl SessionKeeper {
             .contains_key(id)
     }
 
-    /// Records a new ticket session and makes it live.
-    pub async fn register(
-        &self,
-        new: NewTicketSession,
-        expires_at: i64,
-        transcode: Option<&str>,
-    ) -> Result<Arc<LiveSession>, DbError> {
-        let live = Arc::new(LiveSession {
+    /// Records a new ticket session and makes it live. Costs Plex nothing: a playback session's
+    /// transcode starts only when its URL is first fetched.
+    pub async fn register(&self, reg: Registration) -> Result<Arc<LiveSession>, DbError> {
+        let new = reg.row;
+        let live = Arc::new(LiveSession::new(LiveParts {
             id: new.id.clone(),
             user_id: new.user_id,
             server_id: new.server_id,
             kind: new.kind,
             login_hash: new.login_session_hash,
-            expires_at,
-            transcodes: Mutex::new(transcode.map(|t| vec![t.to_string()]).unwrap_or_default()),
-            start_manifest: Mutex::new(None),
-            last_activity: AtomicI64::new(unix_now()),
-            pending_bytes: AtomicU64::new(0),
-            cancel: watch::channel(false).0,
-        });
+            expires_at: reg.expires_at,
+            rating_key: new.rating_key.clone(),
+            identity: reg.identity,
+            start_request: reg.start_request,
+            transcodes: Vec::new(),
+        }));
         let kind = new.kind;
         self.inner
             .deps
@@ -235,30 +165,44 @@ impl SessionKeeper {
         let Some(row) = row.filter(|r| r.ended_at.is_none()) else {
             return Ok(None);
         };
-        let live = Arc::new(LiveSession {
+        let kind = if row.kind == "facade" {
+            Kind::Facade
+        } else {
+            Kind::Playback
+        };
+        // The device name is cosmetic; the identifier (what Plex keys on) is the same as before.
+        let identity = match &row.login_session_hash {
+            Some(hash) => self
+                .inner
+                .deps
+                .identity
+                .for_login(hash, "plexgate".to_string()),
+            None => self.inner.deps.identity.clone(),
+        };
+        let live = Arc::new(LiveSession::new(LiveParts {
             id: row.id.clone(),
             user_id: row.user_id,
             server_id: row.server_id,
-            kind: if row.kind == "facade" {
-                Kind::Facade
-            } else {
-                Kind::Playback
-            },
-            login_hash: None,
+            kind,
+            login_hash: row.login_session_hash,
             expires_at,
-            transcodes: Mutex::new(row.plex_session_id.into_iter().collect()),
-            start_manifest: Mutex::new(None),
-            last_activity: AtomicI64::new(unix_now()),
-            pending_bytes: AtomicU64::new(0),
-            cancel: watch::channel(false).0,
-        });
+            rating_key: row.rating_key.clone(),
+            identity,
+            start_request: None,
+            // A playback session restored after a restart may have started its transcode.
+            transcodes: match kind {
+                Kind::Playback => row.plex_session_id.into_iter().collect(),
+                Kind::Facade => Vec::new(),
+            },
+        }));
         Ok(Some(
             lock(&self.inner.live).entry(row.id).or_insert(live).clone(),
         ))
     }
 
     /// Revokes session `id`: deny set (memory and SQLite), session row ended, in-flight bodies
-    /// cancelled, its transcodes stopped on Plex. Returns false if it was already revoked.
+    /// and requests still waiting for Plex cancelled, its transcodes stopped on Plex. Returns
+    /// false if it was already revoked.
     pub async fn revoke(&self, id: &str, reason: &str) -> Result<bool, DbError> {
         let live = lock(&self.inner.live).remove(id);
         let expires_at = live.as_ref().map(|l| l.expires_at).unwrap_or(i64::MAX);
@@ -268,14 +212,11 @@ impl SessionKeeper {
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.to_string(), expires_at);
         if let Some(live) = &live {
-            let _ = live.cancel.send(true);
+            live.cancel();
         }
         let (key, why) = (id.to_string(), reason.to_string());
-        let bytes = live
-            .as_ref()
-            .map(|l| l.pending_bytes.swap(0, Ordering::Relaxed))
-            .unwrap_or(0);
-        let first = self
+        let bytes = live.as_ref().map_or(0, |l| l.take_bytes());
+        let (first, row) = self
             .inner
             .deps
             .db
@@ -292,7 +233,6 @@ impl SessionKeeper {
                 Ok((first, playback::get(conn, &key)?))
             })
             .await?;
-        let (first, row) = first;
         if let Some(live) = live {
             // One event per session end, for operators: what played, for whom, how much.
             tracing::info!(
@@ -301,12 +241,12 @@ impl SessionKeeper {
                 kind = ?live.kind,
                 rating_key = row.as_ref().and_then(|r| r.rating_key.as_deref()).unwrap_or("-"),
                 bytes = row.as_ref().map_or(0, |r| r.bytes_sent),
-                seconds = row.as_ref().map_or(0, |r| crate::util::unix_now() - r.started_at),
+                seconds = row.as_ref().map_or(0, |r| unix_now() - r.started_at),
                 reason,
                 "ticket session ended"
             );
             for transcode in live.transcodes() {
-                self.stop_transcode(&live, &transcode).await;
+                self.stop_transcode(&live, &transcode.session).await;
             }
         }
         Ok(first)
@@ -329,9 +269,65 @@ impl SessionKeeper {
         Ok(n)
     }
 
+    /// A progress or timeline report for `rating_key` from login session `login_hash`: its
+    /// player is alive, so every transcode of that item in that login session is too.
+    pub fn item_life(&self, login_hash: &[u8; 32], rating_key: &str) {
+        for live in self.of_login(login_hash) {
+            live.item_life(rating_key);
+        }
+    }
+
+    /// The player of `rating_key` in login session `login_hash` stopped: every transcode of
+    /// that item in that login session is stopped on Plex now and its playback tickets revoked.
+    /// Returns how many transcodes and playback sessions ended.
+    pub async fn stop_item(
+        &self,
+        login_hash: &[u8; 32],
+        rating_key: &str,
+        reason: &str,
+    ) -> Result<usize, DbError> {
+        let mut n = 0;
+        for live in self.of_login(login_hash) {
+            if live.kind == Kind::Playback && live.rating_key.as_deref() == Some(rating_key) {
+                if self.revoke(&live.id, reason).await? {
+                    n += 1;
+                }
+                continue;
+            }
+            for t in live.take_item_transcodes(rating_key) {
+                tracing::info!(
+                    session = %live.id,
+                    user_id = live.user_id,
+                    rating_key,
+                    reason,
+                    "stopping a transcode: its player stopped"
+                );
+                self.stop_transcode(&live, &t.session).await;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn of_login(&self, login_hash: &[u8; 32]) -> Vec<Arc<LiveSession>> {
+        lock(&self.inner.live)
+            .values()
+            .filter(|l| l.login_hash.as_ref() == Some(login_hash))
+            .cloned()
+            .collect()
+    }
+
     /// How many sessions are live.
     pub fn active_count(&self) -> usize {
         lock(&self.inner.live).len()
+    }
+
+    /// Transcodes plexgate is keeping alive on Plex right now, over all sessions.
+    pub fn active_transcodes(&self) -> usize {
+        lock(&self.inner.live)
+            .values()
+            .map(|l| l.transcodes().len())
+            .sum()
     }
 
     async fn stop_transcode(&self, live: &LiveSession, transcode: &str) {
@@ -339,7 +335,7 @@ impl SessionKeeper {
         match deps.servers.access(live.user_id, live.server_id).await {
             Ok(access) => {
                 if let Err(e) =
-                    transcoder::stop(&deps.client, &access, &deps.identity, transcode).await
+                    transcoder::stop(&deps.client, &access, live.identity(), transcode).await
                 {
                     tracing::warn!(session = %live.id, error = %e, "could not stop a transcode on Plex");
                 }
@@ -350,22 +346,17 @@ impl SessionKeeper {
         }
     }
 
-    /// One keep-alive round: flush activity, stop idle playback, ping live transcodes, prune.
+    /// One keep-alive round: flush activity, end what expired, stop transcodes whose player is
+    /// gone, ping the rest, prune the deny set.
     pub async fn sweep(&self) {
         let deps = &self.inner.deps;
         let now = unix_now();
         let sessions: Vec<Arc<LiveSession>> = lock(&self.inner.live).values().cloned().collect();
-        let idle = deps.idle_timeout.as_secs() as i64;
+        let window = deps.client_gone.as_secs() as i64;
 
         let flush: Vec<(String, i64, u64)> = sessions
             .iter()
-            .map(|s| {
-                (
-                    s.id.clone(),
-                    s.last_activity.load(Ordering::Relaxed),
-                    s.pending_bytes.swap(0, Ordering::Relaxed),
-                )
-            })
+            .map(|s| (s.id.clone(), s.last_activity(), s.take_bytes()))
             .collect();
         if let Err(e) = deps
             .db
@@ -382,27 +373,53 @@ impl SessionKeeper {
         }
 
         for s in sessions {
-            let quiet_for = now - s.last_activity.load(Ordering::Relaxed);
             if s.expires_at <= now {
                 let _ = self.revoke(&s.id, "expired").await;
-            } else if s.kind == Kind::Playback && quiet_for > idle {
-                let _ = self.revoke(&s.id, "idle").await;
-            } else if quiet_for <= idle {
-                let transcodes = s.transcodes();
-                if transcodes.is_empty() {
+                continue;
+            }
+            if s.kind == Kind::Playback {
+                // Any request through the ticket, or a progress report for its item, is life.
+                let quiet_for = now - s.last_activity();
+                if quiet_for > window {
+                    tracing::info!(
+                        session = %s.id,
+                        user_id = s.user_id,
+                        quiet_secs = quiet_for,
+                        started = !s.transcodes().is_empty(),
+                        "ending a playback session: its player showed no life"
+                    );
+                    let _ = self.revoke(&s.id, "client_gone").await;
                     continue;
                 }
-                let Ok(access) = deps.servers.access(s.user_id, s.server_id).await else {
-                    continue;
-                };
-                for t in transcodes {
-                    if let Err(e) =
-                        transcoder::ping(&deps.client, &access, &deps.identity, &t).await
-                    {
-                        tracing::debug!(session = %s.id, error = %e, "transcode ping failed");
-                        if matches!(e, crate::plex::PlexError::Status { status: 404, .. }) {
-                            s.forget_transcode(&t);
-                        }
+            }
+            let mut alive = Vec::new();
+            for t in s.transcodes() {
+                let quiet_for = now - t.last_life;
+                if s.kind == Kind::Facade && quiet_for > window {
+                    tracing::info!(
+                        session = %s.id,
+                        user_id = s.user_id,
+                        rating_key = t.rating_key.as_deref().unwrap_or("-"),
+                        quiet_secs = quiet_for,
+                        "stopping a transcode: its player showed no life"
+                    );
+                    s.forget_transcode(&t.session);
+                    self.stop_transcode(&s, &t.session).await;
+                } else {
+                    alive.push(t.session);
+                }
+            }
+            if alive.is_empty() {
+                continue;
+            }
+            let Ok(access) = deps.servers.access(s.user_id, s.server_id).await else {
+                continue;
+            };
+            for t in alive {
+                if let Err(e) = transcoder::ping(&deps.client, &access, s.identity(), &t).await {
+                    tracing::debug!(session = %s.id, error = %e, "transcode ping failed");
+                    if matches!(e, crate::plex::PlexError::Status { status: 404, .. }) {
+                        s.forget_transcode(&t);
                     }
                 }
             }
@@ -413,6 +430,10 @@ impl SessionKeeper {
             .unwrap_or_else(|p| p.into_inner())
             .retain(|_, exp| *exp > now);
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 async fn keep_alive_loop(inner: Weak<Inner>, period: Duration) {

@@ -97,6 +97,9 @@ async function demoPage(context, rec, result, o, check) {
   await page.goto(`${o.origin}/demo`);
   const items = await page.evaluate(() => window.plexgateDemo.ready);
   check('demo page: signs in and lists the library', items >= 1, `${items} item(s)`);
+  // The poster loads after the list renders: wait for the image to finish (or fail) first.
+  await page.waitForFunction(() => document.querySelector('#items img')?.complete === true,
+    null, { timeout: 15000 }).catch(() => {});
   const poster = await page.evaluate(() => document.querySelector('#items img')?.naturalWidth ?? 0);
   check('demo page: poster loaded through the facade photo transcode', poster > 0, `naturalWidth ${poster}`);
   for (const protocol of ['hls', 'dash']) {

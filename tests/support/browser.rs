@@ -99,10 +99,12 @@ impl<'c> Browser<'c> {
             .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
         let status = resp.status();
         let headers = resp.headers().clone();
-        if let Some(set) = headers.get("set-cookie").and_then(|v| v.to_str().ok())
-            && let Some(pair) = set.split(';').next()
+        for set in headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
         {
-            self.cookie = Some(pair.to_string());
+            self.store_cookie(set);
         }
         let body = resp
             .bytes()
@@ -115,6 +117,41 @@ impl<'c> Browser<'c> {
             headers,
             body,
         }
+    }
+
+    /// Keeps one `Set-Cookie` like a browser's jar (a `Max-Age=0` removes it); `cookie` is the
+    /// `Cookie` header to send, `plex.sid` first.
+    fn store_cookie(&mut self, set: &str) {
+        let Some((name, value)) = set.split(';').next().and_then(|p| p.split_once('=')) else {
+            return;
+        };
+        let removed = set
+            .split(';')
+            .any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
+        let mut jar: Vec<(String, String)> = self
+            .cookie
+            .as_deref()
+            .unwrap_or("")
+            .split("; ")
+            .filter_map(|p| p.split_once('='))
+            .filter(|(k, _)| *k != name)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if !removed {
+            jar.push((name.to_string(), value.to_string()));
+        }
+        jar.sort_by_key(|(k, _)| k != "plex.sid");
+        let rendered: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        self.cookie = (!rendered.is_empty()).then(|| rendered.join("; "));
+    }
+
+    /// Whether the jar holds cookie `name`.
+    pub fn has_cookie(&self, name: &str) -> bool {
+        self.cookie
+            .as_deref()
+            .unwrap_or("")
+            .split("; ")
+            .any(|p| p.split_once('=').is_some_and(|(k, _)| k == name))
     }
 
     pub async fn get(&mut self, path: &str) -> Seen {

@@ -2,7 +2,8 @@
 //! unauthorized for N polls and only answer the client id that created them, the account, and
 //! resources as a bare array with explicit nulls and several connection candidates (a TLS one
 //! that cannot work, a dead one, a working remote one, a relay). Faults: 401, 422
-//! "Invalid token", 429 with Retry-After, 500.
+//! "Invalid token", 429 with Retry-After, 500. Besides the main account it can know other
+//! accounts, each seeing only the servers shared with it, and approve PINs as one of them.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -39,6 +40,10 @@ struct State {
     account_id: i64,
     username: String,
     servers: Vec<serde_json::Value>,
+    /// Other accounts: (id, username, token, machine ids of the servers shared with them).
+    others: Vec<(i64, String, String, Vec<String>)>,
+    /// The token new PIN approvals hand out (the main account's unless changed).
+    approving: Option<String>,
 }
 
 #[derive(Clone)]
@@ -63,6 +68,8 @@ impl FakePlexTv {
                 account_id,
                 username: format!("user{account_id}"),
                 servers: Vec::new(),
+                others: Vec::new(),
+                approving: None,
             })),
         };
         let shared = me.clone();
@@ -92,6 +99,22 @@ impl FakePlexTv {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
+    }
+
+    /// Adds another plex.tv account; `shared` are machine ids of servers (added with
+    /// [`add_server`](Self::add_server)) shared with it.
+    pub fn add_account(&self, id: i64, username: &str, token: &str, shared: &[&str]) {
+        self.state.lock().unwrap().others.push((
+            id,
+            username.to_string(),
+            token.to_string(),
+            shared.iter().map(|s| s.to_string()).collect(),
+        ));
+    }
+
+    /// PINs approved from now on sign in as the account with `token` (`None`: the main one).
+    pub fn approve_as(&self, token: Option<&str>) {
+        self.state.lock().unwrap().approving = token.map(str::to_string);
     }
 
     /// Adds a server resource with these connections `(uri, local, relay)`.
@@ -161,7 +184,13 @@ impl FakePlexTv {
             Fault::ServerError => reply(500, json!({"errors":[]})),
             Fault::None => {
                 let client = header("x-plex-client-identifier");
-                let authed = header("x-plex-token").as_deref() == Some(self.account_token.as_str());
+                let token = header("x-plex-token");
+                let authed = token.as_deref() == Some(self.account_token.as_str());
+                let other = st
+                    .others
+                    .iter()
+                    .find(|o| Some(o.2.as_str()) == token.as_deref())
+                    .cloned();
                 if req.method() == hyper::Method::POST && path == "/api/v2/pins" {
                     let id = 1000 + st.pins.len() as i64;
                     st.pins.push((id, client.clone().unwrap_or_default(), 0));
@@ -176,7 +205,10 @@ impl FakePlexTv {
                     .and_then(|v| v.parse::<i64>().ok())
                 {
                     let needed = st.polls_needed;
-                    let token = self.account_token.clone();
+                    let token = st
+                        .approving
+                        .clone()
+                        .unwrap_or_else(|| self.account_token.clone());
                     match st
                         .pins
                         .iter_mut()
@@ -195,6 +227,30 @@ impl FakePlexTv {
                             404,
                             json!({"errors":[{"code":1020,"message":"Code not found or expired","status":404}]}),
                         ),
+                    }
+                } else if let Some((id, username, token, shared)) = other {
+                    if path == "/api/v2/user" {
+                        reply(
+                            200,
+                            json!({"id": id, "uuid": format!("u{id}"), "username": username, "title": username,
+                            "email": format!("{username}@example.org"), "thumb": null,
+                            "hasPassword": true, "authToken": token, "subscription": null}),
+                        )
+                    } else if path == "/api/v2/resources" {
+                        let visible: Vec<serde_json::Value> = st
+                            .servers
+                            .iter()
+                            .filter(|s| shared.iter().any(|m| s["clientIdentifier"] == m.as_str()))
+                            .map(|s| {
+                                let mut s = s.clone();
+                                s["owned"] = json!(false);
+                                s["accessToken"] = json!(format!("shared-{id}"));
+                                s
+                            })
+                            .collect();
+                        reply(200, serde_json::Value::Array(visible))
+                    } else {
+                        reply(404, json!({"errors":[]}))
                     }
                 } else if !authed {
                     reply(

@@ -1,7 +1,8 @@
 //! A deliberately broken Plex for the cases the demo Plex cannot produce: a manifest that is
-//! an HTML page with status 200, or one whose URIs point at another host. It answers `/identity`
-//! and `/` like PMS (so `plexgate demo --plex-url` accepts it) and serves fixed bodies for
-//! everything else; it records every path it was asked for.
+//! an HTML page with status 200, or one whose URIs point at another host, a part far larger than
+//! any socket buffer, headers that come late, a body that stalls. It answers `/identity` and `/`
+//! like PMS (so `plexgate demo --plex-url` accepts it) and serves fixed bodies for everything
+//! else; it records every path it was asked for when the request arrives.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -27,6 +28,65 @@ pub struct OddPlex {
     pub seen: Arc<Mutex<Vec<String>>>,
     /// Bodies of any `…/endless.ts` that were dropped (the client side went away).
     pub endless_dropped: Arc<AtomicUsize>,
+    large: Arc<Mutex<HashMap<String, Bytes>>>,
+    header_delay: Arc<Mutex<Option<std::time::Duration>>>,
+}
+
+/// `len` bytes whose value at offset `i` is `pattern_byte(i)`, so a reader can check each one.
+pub fn pattern(len: usize) -> Bytes {
+    (0..len).map(pattern_byte).collect::<Vec<u8>>().into()
+}
+
+/// The byte at offset `i` of [`pattern`].
+pub fn pattern_byte(i: usize) -> u8 {
+    (i % 251) as u8 ^ (i >> 16) as u8
+}
+
+/// A large body in 64 KiB frames sliced from one buffer (no copies), as PMS streams a part.
+struct Large {
+    data: Bytes,
+}
+
+impl http_body::Body for Large {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.data.is_empty() {
+            return std::task::Poll::Ready(None);
+        }
+        let n = self.data.len().min(64 * 1024);
+        let chunk = self.data.split_to(n);
+        std::task::Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.data.len() as u64)
+    }
+}
+
+/// 64 KiB, then silence forever: an upstream that stops sending mid-body.
+struct Stall {
+    sent: bool,
+}
+
+impl http_body::Body for Stall {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.sent {
+            return std::task::Poll::Pending;
+        }
+        self.sent = true;
+        std::task::Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&[7u8; 65536])))))
+    }
 }
 
 /// An endless, slow body that counts its own drop.
@@ -73,7 +133,15 @@ impl OddPlex {
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
                         let s = s.clone();
-                        async move { Ok::<_, Infallible>(s.answer(req)) }
+                        async move {
+                            let path = req.uri().path().to_string();
+                            s.seen.lock().unwrap().push(path.clone());
+                            let delay = *s.header_delay.lock().unwrap();
+                            if let Some(d) = delay.filter(|_| path != "/identity" && path != "/") {
+                                tokio::time::sleep(d).await;
+                            }
+                            Ok::<_, Infallible>(s.answer(req))
+                        }
                     });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(tcp), svc)
@@ -111,9 +179,19 @@ impl OddPlex {
             .insert(path.to_string(), (content_type, body.to_string()));
     }
 
+    /// Serves `data` at `path` as a `video/mp4` part, streamed in 64 KiB frames.
+    pub fn serve_large(&self, path: &str, data: Bytes) {
+        self.large.lock().unwrap().insert(path.to_string(), data);
+    }
+
+    /// Every answer but `/identity` and `/` waits this long before its headers.
+    pub fn delay_headers(&self, delay: Option<std::time::Duration>) {
+        *self.header_delay.lock().unwrap() = delay;
+    }
+
     fn answer(&self, req: Request<Incoming>) -> Response<BoxBody<Bytes, Infallible>> {
         let path = req.uri().path().to_string();
-        self.seen.lock().unwrap().push(path.clone());
+        let large = self.large.lock().unwrap().get(&path).cloned();
         let authed = req
             .headers()
             .get("x-plex-token")
@@ -131,6 +209,22 @@ impl OddPlex {
                 "text/html",
                 "<html><body>401</body></html>".to_string(),
             ),
+            _ if large.is_some() => {
+                let data = large.unwrap_or_default();
+                let len = data.len();
+                let mut resp = Response::new(Large { data }.boxed());
+                resp.headers_mut()
+                    .insert("content-type", "video/mp4".parse().unwrap());
+                resp.headers_mut()
+                    .insert("content-length", len.to_string().parse().unwrap());
+                return resp;
+            }
+            p if p.ends_with("/stall.mp4") => {
+                let mut resp = Response::new(Stall { sent: false }.boxed());
+                resp.headers_mut()
+                    .insert("content-type", "video/mp4".parse().unwrap());
+                return resp;
+            }
             p if authed && p.ends_with("/endless.ts") => {
                 let body = Endless {
                     dropped: self.endless_dropped.clone(),

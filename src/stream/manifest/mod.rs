@@ -31,6 +31,7 @@ pub use dash::{rewrite_mpd, validate_mpd};
 pub use hls::{MAX_PLAYLIST_LINES, rewrite_hls, validate_hls};
 pub use leak::LeakGuard;
 pub use mapper::{UriMapper, upstream_path};
+pub use uri::expand_templates;
 
 /// Which manifest format a response carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -145,6 +145,35 @@ pub(crate) fn template_identifier_len(s: &[u8]) -> Option<usize> {
     None
 }
 
+/// `path` as a player requests it: every DASH template identifier replaced by `value` (`$$` by
+/// `$`), so scope checks see a concrete path instead of decoding `%05d` as an escape. Borrowed
+/// when there is no `$`.
+pub fn expand_templates<'a>(path: &'a str, value: &str) -> Cow<'a, str> {
+    if !path.contains('$') {
+        return Cow::Borrowed(path);
+    }
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'$' {
+            i += 1;
+            continue;
+        }
+        let Some(n) = template_identifier_len(&bytes[i..]) else {
+            i += 1;
+            continue;
+        };
+        out.push_str(&path[copied..i]);
+        out.push_str(if n == 2 { "$" } else { value });
+        i += n;
+        copied = i;
+    }
+    out.push_str(&path[copied..]);
+    Cow::Owned(out)
+}
+
 /// Is this (once-decoded) query parameter name one plexgate must never forward or emit?
 /// `X-Plex-*` covers the token and every client-identity parameter plexgate sets itself.
 pub(crate) fn is_token_param(name: &str) -> bool {
