@@ -58,6 +58,12 @@ async fn health(tcp: &mut TcpStream) -> String {
     }
 }
 
+/// Asserts that the server closes `tcp` (`why` names the case) without answering anything.
+async fn closed_without_answer(tcp: &mut TcpStream, why: &str) {
+    let sent = closed_by_server(tcp).await.expect(why);
+    assert!(sent.is_empty(), "{why}: answered {sent:?}");
+}
+
 /// Waits until the server closes `tcp`; returns what it sent before closing, or `None` if it
 /// was still open after [`PATIENCE`].
 async fn closed_by_server(tcp: &mut TcpStream) -> Option<String> {
@@ -79,10 +85,7 @@ async fn a_connection_that_sends_nothing_is_closed_after_the_header_timeout() {
 
     let started = Instant::now();
     let mut silent = connect(&app).await;
-    let sent = closed_by_server(&mut silent)
-        .await
-        .expect("a silent connection is closed");
-    assert!(sent.is_empty(), "nothing to answer: {sent:?}");
+    closed_without_answer(&mut silent, "a silent connection is closed").await;
     assert!(
         started.elapsed() >= Duration::from_millis(900),
         "closed by the timeout, not refused at accept"
@@ -121,10 +124,7 @@ async fn connections_over_the_cap_are_closed_while_health_answers_on_an_open_one
     let mut silent = vec![connect(&app).await, connect(&app).await];
 
     let mut over = connect(&app).await;
-    let sent = closed_by_server(&mut over)
-        .await
-        .expect("the fourth connection is closed long before the header timeout");
-    assert!(sent.is_empty(), "{sent:?}");
+    closed_without_answer(&mut over, "the fourth connection is closed at once").await;
     assert!(
         health(&mut open).await.contains("\"ok\""),
         "the open connection still answers"
@@ -162,9 +162,7 @@ async fn one_address_cannot_take_every_connection_unless_it_is_a_trusted_proxy()
     assert!(health(&mut open).await.contains("\"ok\""));
     let _silent = connect(&app).await;
     let mut over = connect(&app).await;
-    closed_by_server(&mut over)
-        .await
-        .expect("the third connection from one address is closed");
+    closed_without_answer(&mut over, "the third connection from one address is closed").await;
     assert!(health(&mut open).await.contains("\"ok\""));
 
     // Behind a reverse proxy every client shares the proxy's address: no per-address cap.

@@ -15,10 +15,7 @@ async fn library_actions_are_refused_in_any_case_and_with_path_parameters() {
     let w = PlexWorld::start(&[]).await;
     let canary = w.canary();
     let mut a = w.alice(&canary).await;
-    let base = a.get("/api/auth/servers").await.json()[0]["baseUrl"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let base = a.facade_base().await;
     let disguises = [
         "library/sections/1/refresh",
         "library/sections/1/Refresh",
@@ -61,10 +58,7 @@ async fn photo_transcode_reads_only_library_artwork() {
     let w = PlexWorld::start(&[]).await;
     let canary = w.canary();
     let mut a = w.alice(&canary).await;
-    let base = a.get("/api/auth/servers").await.json()[0]["baseUrl"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let base = a.facade_base().await;
     let thumb = "/library/metadata/101/thumb/1716000000";
     let hostile = [
         // Another transcode, whose own source is the cloud metadata address.

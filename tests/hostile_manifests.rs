@@ -1,6 +1,8 @@
 //! A hostile Plex server (the scriptable fake in `support/odd_plex.rs`) against the manifest
 //! rewrite: the server token hidden anywhere in a playlist or MPD, in any encoding, is refused
-//! with 502 `upstream_manifest_leak` and never reaches the browser or a log line.
+//! with 502 `upstream_manifest_leak` and never reaches the browser or a log line; a playlist
+//! whose rewrite would pass the output cap, or that is over the read limit, is refused with 502
+//! `upstream_manifest_too_large`.
 
 mod support;
 
@@ -32,10 +34,7 @@ async fn facade<'c>(
     let demo = odd.plexgate(dir).await;
     let mut b = Browser::new(&demo.url(), canary);
     assert_eq!(b.post("/api/auth/demo-login").await.status, 200);
-    let base = b.get("/api/auth/servers").await.json()[0]["baseUrl"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let base = b.facade_base().await;
     (demo, b, base)
 }
 
@@ -112,5 +111,73 @@ async fn a_manifest_carrying_the_server_token_is_refused_in_every_form() {
         panic!("LEAK in the log: {found}");
     }
     assert!(canary.scanned() > 10, "the browser's view was scanned");
+    demo.shutdown().await;
+}
+
+/// Asserts a 502 `upstream_manifest_too_large` without dumping a 50 MB body if it is not.
+fn assert_too_large(r: &support::browser::Seen) {
+    let text = r.text();
+    let head: String = text.chars().take(300).collect();
+    assert_eq!(r.status.as_u16(), 502, "{head}");
+    assert_eq!(
+        r.json()["error"]["code"],
+        "upstream_manifest_too_large",
+        "{head}"
+    );
+}
+
+#[tokio::test]
+async fn a_manifest_too_large_to_rewrite_is_refused_with_502() {
+    let odd = OddPlex::start("odd-plex-token-2b7d90aa").await;
+    let dir = tempfile::tempdir().unwrap();
+    let canary = Canary::new(&[&odd.token]);
+    let (demo, mut b, base) = facade(&odd, dir.path(), &canary).await;
+
+    // 4 MB of one-letter segment URLs in a deep directory: each grows by the proxy prefix
+    // (ticket included) and the directory to some 300 bytes, so the rewrite would pass 32 MiB.
+    let dir_path = format!("/library/parts/1/1/{}", "d".repeat(160));
+    let mut mpd = String::from(
+        "<?xml version=\"1.0\"?>\n<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" type=\"static\" \
+         mediaPresentationDuration=\"PT10S\" minBufferTime=\"PT2S\" \
+         profiles=\"urn:mpeg:dash:profile:isoff-live:2011\"><Period><AdaptationSet \
+         mimeType=\"video/mp4\"><Representation id=\"v\" bandwidth=\"1000\">\
+         <SegmentList duration=\"1\">",
+    );
+    while mpd.len() < 4 << 20 {
+        mpd.push_str("<SegmentURL media=\"a\"/>");
+    }
+    mpd.push_str("</SegmentList></Representation></AdaptationSet></Period></MPD>\n");
+    odd.serve(
+        &format!("{dir_path}/amplify.mpd"),
+        "application/dash+xml",
+        &mpd,
+    );
+    assert_too_large(&b.get(&format!("{base}{dir_path}/amplify.mpd")).await);
+
+    // A playlist of more lines than plexgate validates.
+    let mut lines = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:1\n");
+    for _ in 0..=plexgate::stream::manifest::MAX_PLAYLIST_LINES / 2 {
+        lines.push_str("#EXTINF:1,\na\n");
+    }
+    lines.push_str("#EXT-X-ENDLIST\n");
+    odd.serve(&format!("{SESSION}/lines.m3u8"), HLS, &lines);
+    assert_too_large(&b.get(&format!("{base}{SESSION}/lines.m3u8")).await);
+
+    // Over the read limit: refused before anything is parsed.
+    let mut long = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:1\n");
+    while long.len() <= plexgate::stream::proxy::MAX_MANIFEST_BYTES {
+        long.push_str("#EXTINF:1,\n");
+        long.push_str(&"s".repeat(1000));
+        long.push_str(".ts\n");
+    }
+    odd.serve(&format!("{SESSION}/long.m3u8"), HLS, &long);
+    assert_too_large(&b.get(&format!("{base}{SESSION}/long.m3u8")).await);
+
+    // A normal playlist through the same ticket still plays.
+    odd.serve(&format!("{SESSION}/fine.m3u8"), HLS, &playlist(""));
+    assert_eq!(
+        b.get(&format!("{base}{SESSION}/fine.m3u8")).await.status,
+        200
+    );
     demo.shutdown().await;
 }

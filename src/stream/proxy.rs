@@ -28,8 +28,9 @@ use crate::http::{Body, BoxError};
 use crate::metrics::Metrics;
 use crate::plex::{ClientIdentity, ServerAccess};
 
-/// Largest manifest plexgate reads (a 10,000-segment playlist is about 1 MB).
-pub const MAX_MANIFEST_BYTES: usize = 16 << 20;
+/// Largest manifest plexgate reads (a 10,000-segment playlist is about 1 MB). It bounds the
+/// memory of one rewrite together with [`manifest::MAX_OUTPUT_BYTES`].
+pub const MAX_MANIFEST_BYTES: usize = 8 << 20;
 
 /// Why a proxied request failed.
 #[derive(Debug, thiserror::Error)]
@@ -259,7 +260,7 @@ async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, ProxyError
         .content_length()
         .is_some_and(|n| n > MAX_MANIFEST_BYTES as u64)
     {
-        return Err(ProxyError::ManifestBody("larger than the manifest limit"));
+        return Err(RewriteError::TooLarge.into());
     }
     let mut buf = Vec::new();
     while let Some(chunk) = resp
@@ -268,7 +269,7 @@ async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, ProxyError
         .map_err(|_| ProxyError::ManifestBody("the body broke off"))?
     {
         if buf.len() + chunk.len() > MAX_MANIFEST_BYTES {
-            return Err(ProxyError::ManifestBody("larger than the manifest limit"));
+            return Err(RewriteError::TooLarge.into());
         }
         buf.extend_from_slice(&chunk);
     }

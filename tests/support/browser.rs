@@ -170,4 +170,13 @@ impl<'c> Browser<'c> {
     pub async fn post(&mut self, path: &str) -> Seen {
         self.request(Method::POST, path, &[], None, true).await
     }
+
+    /// The facade `baseUrl` of the first server in `/api/auth/servers`.
+    pub async fn facade_base(&mut self) -> String {
+        let servers = self.get("/api/auth/servers").await.json();
+        servers[0]["baseUrl"]
+            .as_str()
+            .expect("a facade baseUrl")
+            .to_string()
+    }
 }

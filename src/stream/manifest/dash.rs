@@ -35,7 +35,8 @@ const MAX_SHARED_BASES: usize = 64;
 
 /// Rewrites every URL of the MPD `input` with `mapper` and appends the result to `out`.
 ///
-/// On error `out` is left as it was: nothing of a rejected manifest may be served.
+/// On error `out` is left as it was: nothing of a rejected manifest may be served. The output is
+/// bounded (see [`super::MAX_OUTPUT_BYTES`]).
 pub fn rewrite_mpd<M: MapUri + ?Sized>(
     input: &str,
     mapper: &M,

@@ -10,7 +10,12 @@
 //! through unmapped (an attribute it cannot parse fails the manifest); emit partial output on
 //! error.
 
-use super::{ManifestKind, MapUri, RewriteError};
+use super::{MAX_OUTPUT_BYTES, ManifestKind, MapUri, RewriteError};
+
+/// Most lines of a playlist plexgate validates. m3u8-rs builds about 500 bytes of structure per
+/// line (measured: an 8 MiB playlist of one-letter segments peaked at 650 MB), so this bounds
+/// validation at about 50 MB; it is 50,000 segments, 28 hours of 2-second segments.
+pub const MAX_PLAYLIST_LINES: usize = 100_000;
 
 fn bad(reason: &'static str) -> RewriteError {
     RewriteError::BadManifest {
@@ -22,7 +27,8 @@ fn bad(reason: &'static str) -> RewriteError {
 /// Rewrites every URI of the HLS playlist `input` with `mapper` (resolving against
 /// [`MapUri::manifest_url`]) and appends the result to `out`.
 ///
-/// On error `out` is left as it was: nothing of a rejected manifest may be served.
+/// On error `out` is left as it was: nothing of a rejected manifest may be served. The output is
+/// bounded (see [`super::MAX_OUTPUT_BYTES`]).
 pub fn rewrite_hls<M: MapUri + ?Sized>(
     input: &str,
     mapper: &M,
@@ -41,7 +47,12 @@ fn rewrite_into<M: MapUri + ?Sized>(
     }
     // Most lines of a media playlist are URI lines every other line: size the output once.
     let uri_lines = input.len() / 64;
-    out.reserve(input.len() + uri_lines.saturating_mul(mapper.growth_hint()));
+    out.reserve(
+        input
+            .len()
+            .saturating_add(uri_lines.saturating_mul(mapper.growth_hint()))
+            .min(MAX_OUTPUT_BYTES),
+    );
     let base = mapper.manifest_url();
     for line in input.split_inclusive('\n') {
         let (content, eol) = split_eol(line);
@@ -229,11 +240,15 @@ impl<'a> Iterator for AttributeList<'a> {
 /// an `#EXTINF`/`#EXT-X-STREAM-INF` with no URI after it, a VOD playlist without
 /// `#EXT-X-ENDLIST`).
 ///
-/// The error never quotes the body (m3u8-rs errors would echo it, tokens included).
+/// The error never quotes the body (m3u8-rs errors would echo it, tokens included). A playlist
+/// of more than [`MAX_PLAYLIST_LINES`] lines is [`RewriteError::TooLarge`].
 pub fn validate_hls(input: &[u8]) -> Result<(), RewriteError> {
     let text = std::str::from_utf8(input).map_err(|_| bad("not UTF-8"))?;
     if !text.starts_with("#EXTM3U") {
         return Err(bad("does not start with #EXTM3U"));
+    }
+    if text.bytes().filter(|&b| b == b'\n').count() > MAX_PLAYLIST_LINES {
+        return Err(RewriteError::TooLarge);
     }
     m3u8_rs::parse_playlist_res(input).map_err(|_| bad("m3u8 parser rejected it"))?;
     let mut pending_uri = false;
@@ -339,6 +354,15 @@ mod tests {
         let err = rewrite_hls("#EXTM3U\n# X-Plex-Token=abc\nseg.ts\n", &m, &mut out).unwrap_err();
         assert_eq!(err, RewriteError::TokenLeak);
         assert_eq!(out, "before");
+    }
+
+    #[test]
+    fn validate_refuses_more_lines_than_the_limit_before_parsing() {
+        let mut long = String::from("#EXTM3U\n");
+        for _ in 0..MAX_PLAYLIST_LINES / 2 + 1 {
+            long.push_str("#EXTINF:1,\na\n");
+        }
+        assert_eq!(validate_hls(long.as_bytes()), Err(RewriteError::TooLarge));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! outside the ticket's scope (the whole manifest fails closed instead); emit a token-looking query
 //! parameter; put a token, a query string or a ticket into an error message or a log line.
 
+mod budget;
 mod dash;
 mod hls;
 mod leak;
@@ -25,8 +26,9 @@ mod xml;
 
 use std::fmt;
 
+pub use budget::MAX_OUTPUT_BYTES;
 pub use dash::{rewrite_mpd, validate_mpd};
-pub use hls::{rewrite_hls, validate_hls};
+pub use hls::{MAX_PLAYLIST_LINES, rewrite_hls, validate_hls};
 pub use leak::LeakGuard;
 pub use mapper::{UriMapper, upstream_path};
 pub use uri::expand_templates;
@@ -147,6 +149,9 @@ pub enum RewriteError {
     /// see [`LeakGuard`].
     #[error("the Plex server's manifest contains a secret; it was not served")]
     SecretLeak,
+    /// The manifest, or its rewrite, is larger than plexgate handles ([`MAX_OUTPUT_BYTES`]).
+    #[error("the manifest is larger than plexgate rewrites")]
+    TooLarge,
 }
 
 impl RewriteError {
@@ -161,6 +166,7 @@ impl RewriteError {
             RewriteError::Unsupported { .. } => "manifest_unsupported",
             RewriteError::TokenLeak => "manifest_token_leak",
             RewriteError::SecretLeak => "upstream_manifest_leak",
+            RewriteError::TooLarge => "upstream_manifest_too_large",
         }
     }
 }
@@ -222,17 +228,20 @@ pub trait MapUri {
     }
 }
 
-/// The frame both rewriters run in: the finished output is checked by the token-name guard, and
-/// on any error nothing of the rejected manifest stays in `out`.
+/// The frame both rewriters run in: every URI is mapped through a [`budget::Bounded`] mapper,
+/// the finished output is checked against the budget and the token-name guard, and on any error
+/// nothing of the rejected manifest stays in `out`.
 fn rewrite_guarded<M: MapUri + ?Sized>(
     input: &str,
     mapper: &M,
     out: &mut String,
-    rewrite: impl FnOnce(&M, &mut String) -> Result<(), RewriteError>,
+    rewrite: impl FnOnce(&budget::Bounded<'_, M>, &mut String) -> Result<(), RewriteError>,
 ) -> Result<(), RewriteError> {
     let start = out.len();
-    let result =
-        rewrite(mapper, out).and_then(|()| leak::check_token_name(input, mapper, &out[start..]));
+    let bounded = budget::Bounded::new(mapper, input.len());
+    let result = rewrite(&bounded, out)
+        .and_then(|()| bounded.check_total(out.len() - start))
+        .and_then(|()| leak::check_token_name(input, mapper, &out[start..]));
     if result.is_err() {
         out.truncate(start);
     }
