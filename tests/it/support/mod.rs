@@ -8,7 +8,10 @@ pub mod fake_discover;
 pub mod fake_plextv;
 pub mod fake_tmdb;
 pub mod fake_trakt;
+pub mod node_suite;
 pub mod odd_plex;
+pub mod plex_world;
+pub mod proxies;
 pub mod services;
 
 use std::collections::HashMap;

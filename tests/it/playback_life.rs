@@ -3,18 +3,16 @@
 //! still thinking, and two browsers at once. Timeouts are configured short so each runs in
 //! seconds; conditions are awaited, never slept for.
 
-mod support;
-
 use std::future::Future;
 use std::time::Duration;
 
+use crate::support::browser::Browser;
+use crate::support::canary::Canary;
+use crate::support::odd_plex::{OddPlex, pattern, pattern_byte};
+use crate::support::test_config;
 use plexgate::app::demo::Demo;
 use plexgate::demo::{DemoPlex, DemoPlexOptions};
 use serde_json::json;
-use support::browser::Browser;
-use support::canary::Canary;
-use support::odd_plex::{OddPlex, pattern, pattern_byte};
-use support::test_config;
 
 const U: &str = "/video/:/transcode/universal";
 
@@ -138,7 +136,7 @@ async fn a_pause_longer_than_the_idle_timeout_resumes_and_gets_every_byte() {
     let canary = Canary::new(&[&odd.token]);
     let (_b, base) = browser(&demo, &canary).await;
     let url = format!("{}{base}/library/parts/7/1/file.mp4", demo.url());
-    let mut resp = support::client().get(&url).send().await.unwrap();
+    let mut resp = crate::support::client().get(&url).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let mut got: usize = 0;
     let check = |chunk: &[u8], at: usize| {
@@ -179,7 +177,7 @@ async fn an_upstream_that_goes_silent_mid_body_is_cut_not_hung() {
     let canary = Canary::new(&[&odd.token]);
     let (_b, base) = browser(&demo, &canary).await;
     let url = format!("{}{base}/library/parts/7/1/stall.mp4", demo.url());
-    let mut resp = support::client().get(&url).send().await.unwrap();
+    let mut resp = crate::support::client().get(&url).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let outcome = tokio::time::timeout(Duration::from_secs(30), async {
         let mut got = 0;
@@ -357,7 +355,7 @@ async fn a_logout_cuts_a_request_still_waiting_for_plex() {
     odd.delay_headers(Some(Duration::from_secs(3)));
     let url = format!("{}{base}/library/parts/9/1/file.mp4", demo.url());
     let waiting = tokio::spawn(async move {
-        let resp = support::client().get(&url).send().await.unwrap();
+        let resp = crate::support::client().get(&url).send().await.unwrap();
         let status = resp.status().as_u16();
         (status, resp.bytes().await.map(|b| b.len()))
     });

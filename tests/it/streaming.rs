@@ -2,14 +2,12 @@
 //! drives itself, `/api/plex/stream`, the segment proxy, revocation, and the leak canary over
 //! every byte the browser receives.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::browser::Browser;
+use crate::support::canary::Canary;
+use crate::support::test_config;
 use plexgate::app::demo::Demo;
-use support::browser::Browser;
-use support::canary::Canary;
-use support::test_config;
 
 struct World {
     demo: Demo,
@@ -567,7 +565,7 @@ async fn direct_mode_when_allowed_hands_out_the_token_and_the_canary_sees_it() {
     let url = r.json()["url"].as_str().unwrap().to_string();
     assert!(url.starts_with(&world.plex().url()));
     // The classic URL really plays: decision made, identity in the query.
-    let mpd = support::client().get(&url).send().await.unwrap();
+    let mpd = crate::support::client().get(&url).send().await.unwrap();
     assert_eq!(mpd.status(), 200);
     assert!(mpd.text().await.unwrap().contains("<MPD"));
 }
@@ -580,7 +578,7 @@ async fn logout_revokes_facade_and_aborts_a_live_body() {
     let part = movie_part_key(&mut b, &base).await;
     // A slow body in flight when the user signs out.
     world.plex().faults().throttle(Some(64 * 1024));
-    let client = support::client();
+    let client = crate::support::client();
     let url = format!("{}{base}{part}", world.demo.url());
     let mut resp = client.get(&url).send().await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -615,7 +613,7 @@ async fn upstream_reset_mid_body_is_an_error_not_a_short_success() {
     let (mut b, base, _) = signed_in(&world, &canary).await;
     let part = movie_part_key(&mut b, &base).await;
     world.plex().faults().reset_mid_body(Some(100_000));
-    let resp = support::client()
+    let resp = crate::support::client()
         .get(format!("{}{base}{part}", world.demo.url()))
         .send()
         .await

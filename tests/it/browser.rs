@@ -19,41 +19,35 @@
 //! `cargo test --features e2e`. A missing tool fails with what to install.
 #![cfg(feature = "e2e")]
 
-#[path = "support/node_suite.rs"]
-mod node_suite;
-#[path = "support/proxies.rs"]
-mod proxies;
-mod support;
-
 use std::fmt::Write as _;
 
+use crate::support::canary::Canary;
+use crate::support::test_config;
 use plexgate::app::demo::Demo;
 use serde_json::Value;
-use support::canary::Canary;
-use support::test_config;
 
 /// One browser suite at a time: they measure time, and the machine has two cores.
 static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn run_suite(args: Vec<String>) -> Value {
-    tokio::task::spawn_blocking(move || node_suite::run(&args))
+    tokio::task::spawn_blocking(move || crate::support::node_suite::run(&args))
         .await
         .expect("runner thread")
 }
 
 fn save(name: &str, value: &Value) {
-    let path = node_suite::report_dir().join(name);
+    let path = crate::support::node_suite::report_dir().join(name);
     std::fs::write(&path, serde_json::to_vec_pretty(value).unwrap()).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_page_and_vendored_players_are_served_only_in_demo_mode() {
     // Not demo mode: both routes are plain 404s.
-    let app = support::TestApp::start(&[]).await;
-    let c = support::client();
+    let app = crate::support::TestApp::start(&[]).await;
+    let c = crate::support::client();
     for path in ["/demo", "/demo/assets/demo.js"] {
         let r = c.get(app.url(path)).send().await.unwrap();
-        support::assert_error(r, 404, "not_found").await;
+        crate::support::assert_error(r, 404, "not_found").await;
     }
 
     let dir = tempfile::tempdir().unwrap();
@@ -108,12 +102,12 @@ async fn demo_page_and_vendored_players_are_served_only_in_demo_mode() {
         .send()
         .await
         .unwrap();
-    support::assert_error(r, 404, "not_found").await;
+    crate::support::assert_error(r, 404, "not_found").await;
     demo.shutdown().await;
 
     // The vendored players are the npm packages' files, byte for byte.
-    node_suite::require_tools();
-    let root = proxies::repo();
+    crate::support::node_suite::require_tools();
+    let root = crate::support::proxies::repo();
     for (vendored, npm) in [
         (
             "assets/vendor/hls-1.7.4.min.js",
@@ -144,7 +138,7 @@ async fn players_play_every_format_through_plexgate_and_the_token_leaks_nowhere(
     let dir = tempfile::tempdir().unwrap();
     let demo = Demo::start(test_config(dir.path(), &[])).await.unwrap();
     let plex = demo.embedded_plex().unwrap();
-    let shot = node_suite::report_dir().join("demo-page.png");
+    let shot = crate::support::node_suite::report_dir().join("demo-page.png");
     let result = run_suite(vec![
         "--suite".into(),
         "full".into(),
@@ -158,10 +152,10 @@ async fn players_play_every_format_through_plexgate_and_the_token_leaks_nowhere(
     .await;
     save("browser-full.json", &result);
 
-    node_suite::assert_checks(&result, 45);
+    crate::support::node_suite::assert_checks(&result, 45);
     assert_eq!(result["verdict"], "Plex token seen: nowhere");
     assert!(shot.exists(), "screenshot of /demo");
-    let console = node_suite::unexpected_console(&result);
+    let console = crate::support::node_suite::unexpected_console(&result);
     assert!(
         console.is_empty(),
         "console errors:\n{}",
@@ -175,9 +169,9 @@ async fn players_play_every_format_through_plexgate_and_the_token_leaks_nowhere(
     );
 
     let canary = Canary::new(&[plex.token()]);
-    let all = node_suite::entries(&result, |_| true);
+    let all = crate::support::node_suite::entries(&result, |_| true);
     assert!(all.len() > 150, "Chromium saw {} requests", all.len());
-    let scanned = node_suite::scan(&canary, &all);
+    let scanned = crate::support::node_suite::scan(&canary, &all);
     assert!(scanned > all.len() * 4, "{scanned} places scanned");
     // The bodies really were collected (manifests, JSON), so the scan covered them.
     let bodies = all.iter().filter(|e| e["body"].is_string()).count();
@@ -192,7 +186,7 @@ async fn mode_direct_hands_the_browser_the_token_and_the_canary_finds_it() {
     let config = test_config(dir.path(), &[("stream.allow_direct", "true")]);
     let demo = Demo::start(config).await.unwrap();
     let plex = demo.embedded_plex().unwrap();
-    let shot = node_suite::report_dir().join("demo-page-direct.png");
+    let shot = crate::support::node_suite::report_dir().join("demo-page-direct.png");
     let result = run_suite(vec![
         "--suite".into(),
         "direct".into(),
@@ -205,10 +199,13 @@ async fn mode_direct_hands_the_browser_the_token_and_the_canary_finds_it() {
     ])
     .await;
     save("browser-direct.json", &result);
-    node_suite::assert_checks(&result, 2);
+    crate::support::node_suite::assert_checks(&result, 2);
 
     let canary = Canary::new(&[plex.token()]);
-    let leaks = node_suite::leaks(&canary, &node_suite::entries(&result, |_| true));
+    let leaks = crate::support::node_suite::leaks(
+        &canary,
+        &crate::support::node_suite::entries(&result, |_| true),
+    );
     assert!(
         leaks.iter().any(|l| l.contains("/api/plex/stream/101")),
         "the canary must find the token in the direct-mode answer: {leaks:?}"
@@ -237,17 +234,23 @@ async fn time_to_first_frame_straight_from_plex_vs_through_plexgate_vs_behind_a_
     let demo = Demo::start(test_config(dir.path(), &[])).await.unwrap();
     let plex = demo.embedded_plex().unwrap();
     let upstream: std::net::SocketAddr = demo.url().trim_start_matches("http://").parse().unwrap();
-    let tls = proxies::Tls::new(dir.path());
+    let tls = crate::support::proxies::Tls::new(dir.path());
     let nginx_dir = tempfile::tempdir().unwrap();
     let caddy_dir = tempfile::tempdir().unwrap();
-    let nginx = proxies::nginx(upstream, &tls, nginx_dir.path());
-    let caddy = proxies::caddy(upstream, &tls, caddy_dir.path());
+    let nginx = crate::support::proxies::nginx(upstream, &tls, nginx_dir.path());
+    let caddy = crate::support::proxies::caddy(upstream, &tls, caddy_dir.path());
 
     let targets = [
         ("plex", format!("{},{}", plex.url(), plex.token())),
         ("plexgate", demo.url()),
-        ("nginx", nginx.origin(proxies::Variant::Root)),
-        ("caddy", caddy.origin(proxies::Variant::Root)),
+        (
+            "nginx",
+            nginx.origin(crate::support::proxies::Variant::Root),
+        ),
+        (
+            "caddy",
+            caddy.origin(crate::support::proxies::Variant::Root),
+        ),
     ];
     let mut args: Vec<String> = vec!["--suite".into(), "ttff".into(), "--reps".into(), "5".into()];
     args.push("--plex-origin".into());
@@ -258,8 +261,8 @@ async fn time_to_first_frame_straight_from_plex_vs_through_plexgate_vs_behind_a_
     }
     let result = run_suite(args).await;
     save("browser-ttff.json", &result);
-    node_suite::assert_checks(&result, 4);
-    let console = node_suite::unexpected_console(&result);
+    crate::support::node_suite::assert_checks(&result, 4);
+    let console = crate::support::node_suite::unexpected_console(&result);
     assert!(
         console.is_empty(),
         "console errors:\n{}",
@@ -272,11 +275,18 @@ async fn time_to_first_frame_straight_from_plex_vs_through_plexgate_vs_behind_a_
         assert!(!not_baseline(r["label"].as_str().unwrap()), "{r}");
     }
     let canary = Canary::new(&[plex.token()]);
-    let scanned = node_suite::scan(&canary, &node_suite::entries(&result, not_baseline));
+    let scanned = crate::support::node_suite::scan(
+        &canary,
+        &crate::support::node_suite::entries(&result, not_baseline),
+    );
     assert!(scanned > 100);
 
     let report = ttff_table(&result, &targets.map(|t| t.0));
-    std::fs::write(node_suite::report_dir().join("ttff.md"), &report).unwrap();
+    std::fs::write(
+        crate::support::node_suite::report_dir().join("ttff.md"),
+        &report,
+    )
+    .unwrap();
     eprintln!("{report}");
     drop((nginx, caddy));
     demo.shutdown().await;

@@ -2,10 +2,9 @@
 //! graceful shutdown. A test router exercises the same `http::serve` that plexgate uses, with
 //! handlers that misbehave on purpose.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{assert_error, client};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use plexgate::http::body::full;
@@ -13,7 +12,6 @@ use plexgate::http::json::read_json;
 use plexgate::http::{
     ApiError, Body, CorsPolicy, Router, ServeOptions, ShutdownOutcome, TrustedProxies,
 };
-use support::{assert_error, client};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;

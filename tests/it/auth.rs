@@ -1,15 +1,13 @@
 //! Accounts and servers: plex.tv PIN login through a fake plex.tv, sessions and their expiry,
 //! server sync with connection fallback, the facade handed out, CORS, CSRF and rate limits.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::browser::Browser;
+use crate::support::canary::Canary;
+use crate::support::fake_plextv::{FakePlexTv, Fault};
+use crate::support::{TestApp, client};
 use plexgate::demo::{DemoPlex, DemoPlexOptions};
-use support::browser::Browser;
-use support::canary::Canary;
-use support::fake_plextv::{FakePlexTv, Fault};
-use support::{TestApp, client};
 
 const ACCOUNT_TOKEN: &str = "acct-token-abcdef123456";
 
@@ -403,9 +401,9 @@ async fn csrf_cors_and_rate_limit() {
         .send()
         .await
         .unwrap();
-    support::assert_error(r, 403, "csrf_rejected").await;
+    crate::support::assert_error(r, 403, "csrf_rejected").await;
     let r = c.post(url("/api/auth/logout")).send().await.unwrap();
-    support::assert_error(r, 403, "csrf_rejected").await;
+    crate::support::assert_error(r, 403, "csrf_rejected").await;
     let r = c
         .post(url("/api/auth/logout"))
         .header("origin", "https://app.example.com")
@@ -461,7 +459,7 @@ async fn csrf_cors_and_rate_limit() {
         .send()
         .await
         .unwrap();
-    support::assert_error(pre, 403, "cors_origin_not_allowed").await;
+    crate::support::assert_error(pre, 403, "cors_origin_not_allowed").await;
     let plain = c
         .get(url("/health"))
         .header("origin", "https://evil.example")
@@ -491,7 +489,7 @@ async fn csrf_cors_and_rate_limit() {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&retry));
-    support::assert_error(r, 429, "rate_limited").await;
+    crate::support::assert_error(r, 429, "rate_limited").await;
 }
 
 #[tokio::test]
@@ -713,7 +711,7 @@ async fn pin_sign_in<'c>(
     w: &World,
     canary: &'c Canary,
     client_id: &str,
-) -> (Browser<'c>, support::browser::Seen) {
+) -> (Browser<'c>, crate::support::browser::Seen) {
     let mut b = Browser::new(&w.origin(), canary);
     let body = format!(r#"{{"clientId":"{client_id}"}}"#).into_bytes();
     let pin = b

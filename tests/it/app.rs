@@ -1,11 +1,9 @@
 //! The assembled server: health, readiness against a real (demo) Plex, the demo seed, and the
 //! start-up refusals that protect stored tokens.
 
-mod support;
-
+use crate::support::{TestApp, assert_error, client, test_config};
 use plexgate::app::demo::Demo;
 use plexgate::demo::{DemoPlex, DemoPlexOptions};
-use support::{TestApp, assert_error, client, test_config};
 
 #[tokio::test]
 async fn health_answers_ok_with_version_and_uptime() {

@@ -1,14 +1,12 @@
 //! The real binary as an operator runs it: SIGTERM drains in-flight requests and exits 0, and
 //! nothing it logs or prints carries the Plex token, whatever the requests contain.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::support::client;
 use plexgate::demo::{DemoPlex, DemoPlexOptions};
-use support::client;
 
 struct Plexgate {
     child: Child,

@@ -4,16 +4,14 @@
 //! user's own key (validated, sealed, preferred over the default), and the leak canary over
 //! every response and every log line.
 
-mod support;
-
 use std::time::Duration;
 
-use support::TestApp;
-use support::browser::Browser;
-use support::canary::Canary;
-use support::fake_plextv::FakePlexTv;
-use support::fake_tmdb::{FakeTmdb, Fault};
-use support::services::{LogCapture, sign_in};
+use crate::support::TestApp;
+use crate::support::browser::Browser;
+use crate::support::canary::Canary;
+use crate::support::fake_plextv::FakePlexTv;
+use crate::support::fake_tmdb::{FakeTmdb, Fault};
+use crate::support::services::{LogCapture, sign_in};
 
 const DEFAULT_KEY: &str = "default-v3-key-5f1c0e7a9b2d4c68";
 const USER_KEY: &str = "user-v3-key-0a9b8c7d6e5f4a3b";
@@ -339,7 +337,7 @@ async fn a_burst_never_exceeds_the_configured_rate_and_loses_nothing() {
     for page in 1..=14 {
         let origin = origin.clone();
         tasks.push(tokio::spawn(async move {
-            let r = support::client()
+            let r = crate::support::client()
                 .get(format!("{origin}/api/tmdb/trending/movie/day?page={page}"))
                 .send()
                 .await
@@ -378,7 +376,7 @@ async fn a_burst_never_exceeds_the_configured_rate_and_loses_nothing() {
     for _ in 0..8 {
         let origin = origin.clone();
         tasks.push(tokio::spawn(async move {
-            let r = support::client()
+            let r = crate::support::client()
                 .get(format!("{origin}/api/tmdb/movie/949/credits"))
                 .send()
                 .await

@@ -4,15 +4,13 @@
 //! whose rewrite would pass the output cap, or that is over the read limit, is refused with 502
 //! `upstream_manifest_too_large`.
 
-mod support;
-
+use crate::support::browser::Browser;
+use crate::support::canary::Canary;
+use crate::support::odd_plex::OddPlex;
+use crate::support::services::LogCapture;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use plexgate::util::percent_encode as pct;
-use support::browser::Browser;
-use support::canary::Canary;
-use support::odd_plex::OddPlex;
-use support::services::LogCapture;
 
 /// Characters that change under percent-encoding and base64, so every form differs from the
 /// raw value.
@@ -115,7 +113,7 @@ async fn a_manifest_carrying_the_server_token_is_refused_in_every_form() {
 }
 
 /// Asserts a 502 `upstream_manifest_too_large` without dumping a 50 MB body if it is not.
-fn assert_too_large(r: &support::browser::Seen) {
+fn assert_too_large(r: &crate::support::browser::Seen) {
     let text = r.text();
     let head: String = text.chars().take(300).collect();
     assert_eq!(r.status.as_u16(), 502, "{head}");

@@ -2,21 +2,17 @@
 //! Cache-Control, the in-memory cache, the host allowlist (a fake image host on loopback stands
 //! in for TMDB), and every SSRF / path / file trick refused.
 
-#[path = "support/plex_world.rs"]
-mod plex_world;
-mod support;
-
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
+use crate::support::plex_world::PlexWorld;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use plex_world::PlexWorld;
 
-const POSTER: &[u8] = include_bytes!("../fixtures/media/poster.jpg");
+const POSTER: &[u8] = include_bytes!("../../fixtures/media/poster.jpg");
 
 /// A fake image host: what it served, and whether a browser header ever reached it.
 #[derive(Clone, Default)]

@@ -2,16 +2,14 @@
 //! stopped and revoked, revocations survive a restart, and hostile or broken upstream manifests
 //! fail closed without plexgate fetching anything elsewhere.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::browser::Browser;
+use crate::support::canary::Canary;
+use crate::support::odd_plex::OddPlex;
+use crate::support::test_config;
 use plexgate::app::demo::Demo;
 use plexgate::demo::{DemoPlex, DemoPlexOptions};
-use support::browser::Browser;
-use support::canary::Canary;
-use support::odd_plex::OddPlex;
-use support::test_config;
 
 async fn demo_against(
     url: &str,
@@ -212,7 +210,7 @@ async fn a_client_that_goes_away_closes_the_upstream_body() {
         "{}{base}/video/:/transcode/universal/session/e1/base/endless.ts",
         demo.url()
     );
-    let mut resp = support::client().get(&url).send().await.unwrap();
+    let mut resp = crate::support::client().get(&url).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     for _ in 0..3 {
         assert!(resp.chunk().await.unwrap().is_some());

@@ -1,14 +1,10 @@
 //! `/api/cache/*`: every route behind a session, every key confined to its owner — listing,
 //! reading, deleting, flushing, warming and bulk operations never reach another user's entries.
 
-#[path = "support/plex_world.rs"]
-mod plex_world;
-mod support;
-
-use plex_world::PlexWorld;
+use crate::support::browser::{Browser, Seen};
+use crate::support::plex_world::PlexWorld;
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::browser::{Browser, Seen};
 
 async fn send(b: &mut Browser<'_>, method: Method, path: &str, body: Option<Value>) -> Seen {
     let headers: &[(&str, &str)] = if body.is_some() {

@@ -4,12 +4,10 @@
 //! `cargo test --features e2e`. A missing ffprobe fails loudly.
 #![cfg(feature = "e2e")]
 
-mod support;
-
+use crate::support::browser::Browser;
+use crate::support::canary::Canary;
+use crate::support::test_config;
 use plexgate::app::demo::Demo;
-use support::browser::Browser;
-use support::canary::Canary;
-use support::test_config;
 
 fn ffprobe(url: &str) -> String {
     let out = std::process::Command::new("ffprobe")

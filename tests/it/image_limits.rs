@@ -3,19 +3,15 @@
 //! before anything is decoded, and requests that go away do not free their decode slot while
 //! their decode still runs (cancelled requests once piled up gigabytes of decodes).
 
-#[path = "support/plex_world.rs"]
-mod plex_world;
-mod support;
-
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::support::plex_world::PlexWorld;
+use crate::support::services::{Reply, serve};
 use bytes::Bytes;
 use image::ImageEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use plex_world::PlexWorld;
 use plexgate::image::codec as image_codec;
-use support::services::{Reply, serve};
 
 /// A solid grey `w`×`h` PNG: megapixels in a few kilobytes.
 fn solid_png(w: u32, h: u32) -> Bytes {
@@ -94,7 +90,7 @@ async fn requests_that_go_away_keep_their_decode_slot_until_the_decode_ends() {
     let a = w.alice(&canary).await;
     let cookie = a.cookie.clone().unwrap();
     let get = |width: u32| {
-        let req = support::client()
+        let req = crate::support::client()
             .get(a.url(&proxy_url(&host, "big.png", width)))
             .header("cookie", cookie.clone());
         tokio::spawn(async move { req.send().await?.bytes().await })

@@ -3,16 +3,12 @@
 //! and invalidation after writes, progress coalescing, 401/400 on every route, upstream error
 //! mapping, two users on one server, and the leak canary over every response.
 
-#[path = "support/plex_world.rs"]
-mod plex_world;
-mod support;
-
 use std::time::Duration;
 
-use plex_world::PlexWorld;
+use crate::support::browser::{Browser, Seen};
+use crate::support::plex_world::PlexWorld;
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::browser::{Browser, Seen};
 
 async fn post_json(b: &mut Browser<'_>, path: &str, body: Value) -> Seen {
     b.request(
@@ -37,7 +33,7 @@ fn keys(v: &Value) -> Vec<String> {
 async fn every_plex_route_needs_a_session() {
     let w = PlexWorld::start(&[]).await;
     let canary = w.canary();
-    let mut anon = support::browser::Browser::new(&w.demo.url(), &canary);
+    let mut anon = crate::support::browser::Browser::new(&w.demo.url(), &canary);
     let routes: &[(Method, &str)] = &[
         (Method::GET, "/api/plex/libraries"),
         (Method::GET, "/api/plex/library/1/all"),
@@ -808,7 +804,7 @@ async fn two_users_on_one_server_never_see_each_others_cached_state() {
     assert!(
         w.upstream("/library/metadata/101")
             .iter()
-            .any(|r| r.header("x-plex-token") == Some(plex_world::BOB_TOKEN))
+            .any(|r| r.header("x-plex-token") == Some(crate::support::plex_world::BOB_TOKEN))
     );
 }
 
@@ -923,7 +919,7 @@ async fn vod_ratings_use_the_account_token_as_a_header() {
         })
         .await
         .unwrap();
-    let canary = support::canary::Canary::new(&[w.plex.token(), &account_token]);
+    let canary = crate::support::canary::Canary::new(&[w.plex.token(), &account_token]);
     let mut a = w.alice(&canary).await;
     let r = a
         .get("/api/plex/vod/ratings/5d776b59ad5437001f79c6f8")

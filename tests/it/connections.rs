@@ -7,11 +7,9 @@
 //! `server.header_read_timeout_secs`, and connections over `server.max_connections` /
 //! `server.max_connections_per_ip` are closed at once while the open ones keep working.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::TestApp;
+use crate::support::TestApp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

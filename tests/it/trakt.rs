@@ -4,18 +4,16 @@
 //! refresh before expiry (one refresh for concurrent callers), disconnect, the clear 503 without
 //! credentials, and the leak canary over every response and log line.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::TestApp;
+use crate::support::browser::Browser;
+use crate::support::canary::Canary;
+use crate::support::fake_plextv::FakePlexTv;
+use crate::support::fake_trakt::{FakeTrakt, Fault, Outcome};
+use crate::support::services::{LogCapture, sign_in};
 use reqwest::Method;
 use serde_json::json;
-use support::TestApp;
-use support::browser::Browser;
-use support::canary::Canary;
-use support::fake_plextv::FakePlexTv;
-use support::fake_trakt::{FakeTrakt, Fault, Outcome};
-use support::services::{LogCapture, sign_in};
 
 const CLIENT_ID: &str = "trakt-client-id-4ab0ead6d551";
 const CLIENT_SECRET: &str = "trakt-client-secret-64d24f12e462";
@@ -79,7 +77,7 @@ async fn post_json(
     b: &mut Browser<'_>,
     path: &str,
     body: serde_json::Value,
-) -> support::browser::Seen {
+) -> crate::support::browser::Seen {
     b.request(
         Method::POST,
         path,
@@ -456,7 +454,7 @@ async fn tokens_are_refreshed_before_they_expire_once_for_concurrent_calls() {
         let url = format!("{}/api/trakt/users/me", w.origin());
         let cookie = cookie.clone();
         tasks.push(tokio::spawn(async move {
-            let r = support::client()
+            let r = crate::support::client()
                 .get(url)
                 .header("cookie", cookie)
                 .send()

@@ -6,24 +6,22 @@
 //! Last, the real binary run as an operator runs it, with TMDB, Trakt and Discover all in use:
 //! no secret in any response or any log line it writes.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::TestApp;
+use crate::support::browser::Browser;
+use crate::support::canary::Canary;
+use crate::support::fake_discover::{CATALOG, FakeDiscover, Fault};
+use crate::support::fake_plextv::FakePlexTv;
+use crate::support::fake_tmdb::FakeTmdb;
+use crate::support::fake_trakt::FakeTrakt;
+use crate::support::services::{LogCapture, sign_in};
 use plexgate::demo::{DemoPlex, DemoPlexOptions};
 use reqwest::Method;
 use serde_json::json;
-use support::TestApp;
-use support::browser::Browser;
-use support::canary::Canary;
-use support::fake_discover::{CATALOG, FakeDiscover, Fault};
-use support::fake_plextv::FakePlexTv;
-use support::fake_tmdb::FakeTmdb;
-use support::fake_trakt::FakeTrakt;
-use support::services::{LogCapture, sign_in};
 
 const ACCOUNT_TOKEN: &str = "acct-token-discover-9c3e51";
 const HEAT: &str = "5d776b59ad5437001f79c6f8";
@@ -100,7 +98,7 @@ fn assert_logs_clean(log: &LogCapture, canary: &Canary) {
     }
 }
 
-async fn send(b: &mut Browser<'_>, m: Method, path: String) -> support::browser::Seen {
+async fn send(b: &mut Browser<'_>, m: Method, path: String) -> crate::support::browser::Seen {
     b.request(m, &path, &[], None, true).await
 }
 
@@ -419,7 +417,7 @@ async fn no_secret_reaches_a_response_or_a_log_line_of_the_real_binary() {
     let origin = format!("http://127.0.0.1:{port}");
     let mut up = false;
     for _ in 0..100 {
-        if support::client()
+        if crate::support::client()
             .get(format!("{origin}/health"))
             .send()
             .await

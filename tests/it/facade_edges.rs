@@ -3,11 +3,7 @@
 //! that are not library artwork (another transcode whose `url=` points at a metadata address,
 //! server settings). Each refusal is checked at Plex too: the request never arrived there.
 
-#[path = "support/plex_world.rs"]
-mod plex_world;
-mod support;
-
-use plex_world::PlexWorld;
+use crate::support::plex_world::PlexWorld;
 use plexgate::util::percent_encode as enc;
 
 #[tokio::test]

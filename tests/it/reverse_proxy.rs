@@ -22,21 +22,15 @@
 //! with `cargo test --features e2e`. A missing tool fails with what to install.
 #![cfg(feature = "e2e")]
 
-#[path = "support/node_suite.rs"]
-mod node_suite;
-#[path = "support/proxies.rs"]
-mod proxies;
-mod support;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::support::canary::Canary;
+use crate::support::proxies::{Proxy, Tls, Variant};
+use crate::support::test_config;
 use plexgate::app::demo::Demo;
-use proxies::{Proxy, Tls, Variant};
-use support::canary::Canary;
-use support::test_config;
 
-const MOVIE: &[u8] = include_bytes!("../fixtures/media/movie.mp4");
+const MOVIE: &[u8] = include_bytes!("../../fixtures/media/movie.mp4");
 
 /// plexgate (demo mode) with nginx and Caddy in front of it.
 struct Stack {
@@ -54,8 +48,8 @@ impl Stack {
         let upstream: SocketAddr = demo.url().trim_start_matches("http://").parse().unwrap();
         let tls = Tls::new(dir.path());
         let (nd, cd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let nginx = proxies::nginx(upstream, &tls, nd.path());
-        let caddy = proxies::caddy(upstream, &tls, cd.path());
+        let nginx = crate::support::proxies::nginx(upstream, &tls, nd.path());
+        let caddy = crate::support::proxies::caddy(upstream, &tls, cd.path());
         Stack {
             demo,
             tls,
@@ -146,7 +140,7 @@ fn uris_in_mpd(mpd: &str) -> Vec<String> {
 }
 
 fn ffprobe(url: &str, ca: &std::path::Path) -> String {
-    proxies::require("ffprobe", "ffmpeg");
+    crate::support::proxies::require("ffprobe", "ffmpeg");
     let out = std::process::Command::new("ffprobe")
         .args(["-v", "error", "-tls_verify", "1", "-ca_file"])
         .arg(ca)
@@ -359,7 +353,7 @@ async fn forwarded_headers_are_believed_only_from_trusted_proxies() {
             proxy.name
         );
     }
-    let direct = support::client();
+    let direct = crate::support::client();
     let (set, _) = login(&direct, &stack.demo.url(), &spoof).await;
     assert!(
         !set.contains("Secure"),
@@ -421,18 +415,18 @@ async fn browsers_play_every_format_through_tls_proxies_under_a_subpath() {
         args.push("--target".into());
         args.push(format!("{}={}", proxy.name, proxy.origin(Variant::Subpath)));
     }
-    let result = tokio::task::spawn_blocking(move || node_suite::run(&args))
+    let result = tokio::task::spawn_blocking(move || crate::support::node_suite::run(&args))
         .await
         .unwrap();
-    node_suite::assert_checks(&result, 4);
-    let console = node_suite::unexpected_console(&result);
+    crate::support::node_suite::assert_checks(&result, 4);
+    let console = crate::support::node_suite::unexpected_console(&result);
     assert!(
         console.is_empty(),
         "console errors:\n{}",
         console.join("\n")
     );
     assert_eq!(result["plexPortRequests"].as_array().map(Vec::len), Some(0));
-    let entries = node_suite::entries(&result, |_| true);
+    let entries = crate::support::node_suite::entries(&result, |_| true);
     for e in &entries {
         let url = e["url"].as_str().unwrap();
         if url.starts_with("blob:") {
@@ -445,6 +439,6 @@ async fn browsers_play_every_format_through_tls_proxies_under_a_subpath() {
         );
     }
     let canary = Canary::new(&[plex.token()]);
-    assert!(node_suite::scan(&canary, &entries) > 50);
+    assert!(crate::support::node_suite::scan(&canary, &entries) > 50);
     stack.stop().await;
 }
