@@ -185,17 +185,10 @@ impl Config {
                 Ok(s.trim().to_string())
             }
         });
-        if plex_url.is_some() != plex_token.is_some() {
-            let (missing, present) = if plex_url.is_some() {
-                ("demo.plex_token", "demo.plex_url")
-            } else {
-                ("demo.plex_url", "demo.plex_token")
-            };
-            r.problems.push(Problem {
-                key: missing.to_string(),
-                message: format!("must be set together with {present}"),
-            });
-        }
+        r.require_together(
+            ("demo.plex_url", plex_url.is_some()),
+            ("demo.plex_token", plex_token.is_some()),
+        );
         let (tmdb, trakt, discover) = external_services(r);
 
         let (plex, image) = plex_and_images(r);
@@ -269,17 +262,10 @@ fn external_services(r: &mut Reader) -> (TmdbConfig, TraktConfig, DiscoverConfig
         client_id: r.get_opt("trakt.client_id", credential),
         client_secret: r.get_opt("trakt.client_secret", credential),
     };
-    if trakt.client_id.is_some() != trakt.client_secret.is_some() {
-        let (missing, present) = if trakt.client_id.is_some() {
-            ("trakt.client_secret", "trakt.client_id")
-        } else {
-            ("trakt.client_id", "trakt.client_secret")
-        };
-        r.problems.push(Problem {
-            key: missing.to_string(),
-            message: format!("must be set together with {present}"),
-        });
-    }
+    r.require_together(
+        ("trakt.client_id", trakt.client_id.is_some()),
+        ("trakt.client_secret", trakt.client_secret.is_some()),
+    );
     let discover = DiscoverConfig {
         url: r.get(
             "discover.url",

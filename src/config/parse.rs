@@ -75,6 +75,18 @@ impl Reader {
         }
     }
 
+    /// Two keys that only work together (a URL and its token, an id and its secret): one set
+    /// without the other is a problem on the missing key.
+    pub(super) fn require_together(&mut self, (a, a_set): (&str, bool), (b, b_set): (&str, bool)) {
+        if a_set != b_set {
+            let (missing, present) = if a_set { (b, a) } else { (a, b) };
+            self.problems.push(Problem {
+                key: missing.to_string(),
+                message: format!("must be set together with {present}"),
+            });
+        }
+    }
+
     pub(super) fn get_int(&mut self, key: &str, default: u64, min: u64, max: u64) -> u64 {
         self.get(key, default, |s| match s.parse::<u64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(n),
