@@ -9,9 +9,9 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Response, StatusCode};
 use serde_json::Value;
 
+use crate::body::full;
 use crate::cache::{Entry, Hit};
 use crate::http::Body;
-use crate::http::body::full;
 
 /// Serializes `value` as a JSON response with `status`.
 pub fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {

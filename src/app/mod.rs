@@ -1,7 +1,8 @@
 //! Wiring: open storage and secrets, build the state and the route table, bind, serve until a
-//! signal, drain. `main` calls [`run`]; tests call [`start`] and get a handle with the bound
-//! address.
+//! signal, drain. `main` hands the parsed command to [`command`], which calls [`run`]; tests call
+//! [`start`] and get a handle with the bound address.
 
+pub mod command;
 pub mod demo;
 mod keys;
 pub mod purge;

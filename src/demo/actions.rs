@@ -14,8 +14,8 @@ use super::faults::lock;
 use super::library::PartInfo;
 use super::request::{Req, parse_query};
 use super::response::{self, Resp};
-use super::server::Shared;
-use super::state::Selection;
+use super::state::Shared;
+use super::store::Selection;
 
 const LIBRARY_IDENTIFIER: &str = "com.plexapp.plugins.library";
 

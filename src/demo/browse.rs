@@ -12,14 +12,14 @@ use http::StatusCode;
 use http::header::{CONTENT_DISPOSITION, HeaderValue};
 use serde_json::{Value, json};
 
-use super::catalog;
 use super::faults::lock;
 use super::library::key_text;
+use super::listing::{self, section_attrs};
 use super::media;
 use super::request::Req;
 use super::response::{self, Resp};
-use super::server::Shared;
-use super::state::DecisionKind;
+use super::state::Shared;
+use super::store::DecisionKind;
 
 const TRANSCODER_BITRATES: &str = "64,96,208,320,720,1500,2000,3000,4000,8000,10000,12000,20000";
 
@@ -101,20 +101,6 @@ pub(crate) fn sections(sh: &Shared, req: &Req) -> Resp {
     )
 }
 
-/// Section attributes PMS hoists onto item containers.
-pub(crate) fn section_attrs(c: &mut Value, section: &Value) {
-    c["identifier"] = json!("com.plexapp.plugins.library");
-    c["librarySectionID"] = section
-        .get("key")
-        .and_then(key_text)
-        .and_then(|k| k.parse::<u64>().ok())
-        .map_or(Value::Null, |n| json!(n));
-    c["librarySectionTitle"] = section.get("title").cloned().unwrap_or(Value::Null);
-    c["librarySectionUUID"] = section.get("uuid").cloned().unwrap_or(Value::Null);
-    c["mediaTagPrefix"] = json!("/system/bundle/media/flags/");
-    c["mediaTagVersion"] = json!(1_716_000_000);
-}
-
 /// `GET /library/sections/{id}/all` with `X-Plex-Container-Start/Size` paging, `type`, `sort`
 /// and the `genre`/`year`/`unwatched`/`guid` filters.
 pub(crate) fn section_all(sh: &Shared, req: &Req, id: &str) -> Resp {
@@ -123,7 +109,7 @@ pub(crate) fn section_all(sh: &Shared, req: &Req, id: &str) -> Resp {
     };
     let kind = match req.param("type").filter(|t| !t.is_empty()) {
         None => section.get("type").and_then(Value::as_str).unwrap_or(""),
-        Some(t) => match catalog::type_name(t) {
+        Some(t) => match listing::type_name(t) {
             Some(k) => k,
             None => return response::bad_request(),
         },
@@ -137,7 +123,7 @@ pub(crate) fn section_all(sh: &Shared, req: &Req, id: &str) -> Resp {
         .map(|i| sh.library.list_entry(i, &st, req.account, true))
         .collect();
     drop(st);
-    let Some(items) = catalog::filter_and_sort(req, items) else {
+    let Some(items) = listing::filter_and_sort(req, items) else {
         return response::bad_request();
     };
     let title = section.get("title").and_then(Value::as_str).unwrap_or("");
@@ -150,7 +136,7 @@ pub(crate) fn section_all(sh: &Shared, req: &Req, id: &str) -> Resp {
         "viewGroup": kind,
     });
     section_attrs(&mut c, section);
-    catalog::paged(req, c, items, include_guids)
+    listing::paged(req, c, items, include_guids)
 }
 
 /// `GET /library/metadata/{ids}` (comma-separated ratingKeys allowed), with `includeExtras`,
@@ -181,7 +167,7 @@ pub(crate) fn metadata(sh: &Shared, req: &Req, ids: &str) -> Resp {
             }
             if on("includeChildren") {
                 let rk = i.get("ratingKey").and_then(key_text).unwrap_or_default();
-                let children: Vec<Value> = catalog::children_of(&sh.library, &rk)
+                let children: Vec<Value> = listing::children_of(&sh.library, &rk)
                     .into_iter()
                     .map(|c| sh.library.list_entry(c, &st, req.account, false))
                     .collect();

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::library::{Library, PartInfo, key_text};
 use super::media::Facts;
 use super::request::Req;
-use super::state::{DecisionKind, Packaging, State};
+use super::store::{DecisionKind, Packaging, State};
 
 /// `protocol=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 //! code. Items hold their full detail form; list entries are derived (no `Stream`, `Guid` only
 //! with `includeGuids=1`). The fixture's `files` map ties PMS paths to embedded media; Part `size`
 //! and Media `bitrate` are filled from the embedded file so they are never stale. The library is
-//! immutable after load: everything a client changes lives in [`State`](super::state::State).
+//! immutable after load: everything a client changes lives in [`State`](super::store::State).
 
 use std::collections::HashMap;
 
@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::media::{self, File};
-use super::state::{Account, Selection, State};
+use super::store::{Account, Selection, State};
 
 const FIXTURE: &str = include_str!("../../fixtures/plex/library.json");
 

@@ -23,7 +23,7 @@ pub(crate) struct Req {
     pub headers: HeaderMap,
     pub body: Bytes,
     /// The account whose token authorized the request (0 = the server token).
-    pub account: super::state::Account,
+    pub account: super::store::Account,
 }
 
 impl Req {

@@ -4,11 +4,13 @@
 //! uniform (HEAD wherever GET is; anything else on a known path is 405, an unknown path 404,
 //! both as PMS HTML pages). It never runs a handler for a path it does not know.
 
+use std::sync::LazyLock;
+
 use http::{Method, StatusCode};
 
 use super::request::Req;
 use super::response::{self, Resp};
-use super::server::{Shared, reap};
+use super::state::Shared;
 use super::{actions, browse, catalog, transcoder};
 
 /// One PMS endpoint.
@@ -59,8 +61,11 @@ pub(crate) enum Route {
 
 const UNIVERSAL: &str = "/video/:/transcode/universal";
 
+/// The path table: built once per process, since it depends on nothing but this file.
+static TABLE: LazyLock<matchit::Router<Route>> = LazyLock::new(router);
+
 /// Builds the path table.
-pub(crate) fn router() -> matchit::Router<Route> {
+fn router() -> matchit::Router<Route> {
     let mut r = matchit::Router::new();
     let routes: [(String, Route); 41] = [
         ("/identity".into(), Route::Identity),
@@ -153,14 +158,14 @@ pub(crate) fn dispatch(sh: &Shared, req: &Req) -> Resp {
     let Some(path) = req.path.as_deref() else {
         return response::bad_request();
     };
-    let Ok(m) = sh.router.at(path) else {
+    let Ok(m) = TABLE.at(path) else {
         return response::not_found();
     };
     let route = *m.value;
     if !allowed(route, &req.method) {
         return response::html_error(StatusCode::METHOD_NOT_ALLOWED);
     }
-    reap(sh);
+    sh.reap();
     let p = |name: &str| m.params.get(name).unwrap_or("");
     match route {
         Route::Identity => browse::identity(sh, req),

@@ -6,10 +6,9 @@
 //! bound, then every connection task is aborted. It never binds anything but the listener it is
 //! handed and never holds the state lock across an `.await`.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use http::header::{CONTENT_LENGTH, HeaderValue};
 use http::{Request, StatusCode};
@@ -23,42 +22,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::faults::{Faults, lock};
-use super::library::Library;
-use super::media::Facts;
 use super::request::Req;
 use super::response::{self, Resp};
-use super::routes::{self, Route};
-use super::state::State;
-use super::{DemoPlexOptions, RecordedRequest, push_bounded};
+use super::routes;
+use super::state::{RecordedRequest, Shared};
 
 /// Largest request body the demo accepts (PMS requests are tiny).
 const MAX_BODY: usize = 1 << 20;
-
-/// Everything the handlers share.
-pub(crate) struct Shared {
-    pub opts: DemoPlexOptions,
-    pub faults: Faults,
-    pub library: Library,
-    pub facts: Facts,
-    pub state: Mutex<State>,
-    pub log: Mutex<VecDeque<RecordedRequest>>,
-    pub router: matchit::Router<Route>,
-}
-
-impl Shared {
-    pub(crate) fn new(opts: DemoPlexOptions, library: Library, facts: Facts) -> Shared {
-        Shared {
-            opts,
-            faults: Faults::default(),
-            library,
-            facts,
-            state: Mutex::new(State::default()),
-            log: Mutex::new(VecDeque::new()),
-            router: routes::router(),
-        }
-    }
-}
 
 /// Accepts connections until `stop` turns true, then shuts down gracefully (2 s at most).
 pub(crate) async fn serve(
@@ -127,18 +97,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Inf
     };
     let resp = finish(&req, resp);
 
-    push_bounded(
-        &shared.log,
-        shared.opts.max_recorded_requests,
-        RecordedRequest {
-            method: req.method.clone(),
-            path: req.raw_path.clone(),
-            query: req.raw_query.clone(),
-            headers: req.headers.clone(),
-            body: req.body.clone(),
-            status: resp.status().as_u16(),
-        },
-    );
+    shared.record(RecordedRequest {
+        method: req.method.clone(),
+        path: req.raw_path.clone(),
+        query: req.raw_query.clone(),
+        headers: req.headers.clone(),
+        body: req.body.clone(),
+        status: resp.status().as_u16(),
+    });
     Ok(resp)
 }
 
@@ -170,9 +136,4 @@ fn finish(req: &Req, mut resp: Resp) -> Resp {
         *resp.body_mut() = response::empty();
     }
     resp
-}
-
-/// Reaps idle sessions; called by the router before every handler.
-pub(crate) fn reap(shared: &Shared) {
-    lock(&shared.state).reap(Instant::now(), shared.opts.session_idle_timeout);
 }

@@ -20,8 +20,8 @@ use super::manifest;
 use super::media;
 use super::request::Req;
 use super::response::{self, Resp};
-use super::server::Shared;
-use super::state::{Packaging, Session};
+use super::state::Shared;
+use super::store::{Packaging, Session};
 
 /// Identity check + parameter parse shared by decision and start.
 fn params(sh: &Shared, req: &Req) -> Result<Params, StatusCode> {

@@ -16,8 +16,8 @@
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 
-use super::body::{Body, empty};
 use super::error::ApiError;
+use crate::body::{Body, empty};
 
 const ALLOW_METHODS: &str = "GET, POST, PUT, DELETE, PATCH, OPTIONS";
 const ALLOW_HEADERS: &str = "Content-Type, Authorization, X-Requested-With, Range, trakt-api-key, trakt-api-version, X-Plex-Token";

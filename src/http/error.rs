@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 
-use super::body::{Body, full};
+use crate::body::{Body, full};
 
 /// An error answered to the client as JSON with a stable machine-readable `code`.
 #[derive(Debug, Clone)]

@@ -1,7 +1,6 @@
 //! Transport: the accept loop, graceful shutdown, the tower stack, error rendering and
 //! middleware. It knows no route and imports no domain; `api` hands it a router.
 
-pub mod body;
 pub mod connections;
 pub mod context;
 pub mod cors;
@@ -11,7 +10,10 @@ pub mod ratelimit;
 pub mod router;
 pub mod server;
 
-pub use body::{Body, BoxError};
+// The body type lives in the leaf `crate::body` so `stream` need not depend on transport; these
+// re-exports keep `http::{Body, BoxError}` and `http::body::{full, empty, boxed}` working for
+// callers written against them.
+pub use crate::body::{self, Body, BoxError};
 pub use context::{RequestContext, TrustedProxies};
 pub use cors::CorsPolicy;
 pub use error::ApiError;

@@ -15,8 +15,8 @@ use std::task::{Context, Poll};
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
-use super::body::{Body, empty};
 use super::error::ApiError;
+use crate::body::{Body, empty};
 
 /// A boxed handler future.
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, ApiError>> + Send>>;

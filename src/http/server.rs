@@ -27,12 +27,12 @@ use tokio::net::TcpListener;
 use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt};
 
-use super::body::{Body, BoxError};
 use super::connections::{Activity, Busy, ConnectionLimits, LogEvery, close_when_idle};
 use super::context::{RequestContext, TrustedProxies};
 use super::cors::CorsPolicy;
 use super::error::ApiError;
 use super::router::{MatchedRoute, Router};
+use crate::body::{Body, BoxError};
 
 /// Transport settings (from `[server]` in the config).
 #[derive(Debug, Clone)]

@@ -24,7 +24,7 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use super::manifest::{self, LeakGuard, ManifestKind, RewriteError, UriMapper};
 use super::scope::CanonicalPath;
 use super::session::LiveSession;
-use crate::http::{Body, BoxError};
+use crate::body::{Body, BoxError};
 use crate::metrics::Metrics;
 use crate::plex::{ClientIdentity, ServerAccess};
 
@@ -240,7 +240,7 @@ impl Proxy {
         }
         let etag = etag_of(out.as_bytes());
         let len = out.len();
-        let mut resp = Response::new(crate::http::body::full(out));
+        let mut resp = Response::new(crate::body::full(out));
         let h = resp.headers_mut();
         h.insert(
             header::CONTENT_TYPE,

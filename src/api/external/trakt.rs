@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::api::respond::json_response;
 use crate::api::session::require_session;
 use crate::api::state::AppState;
-use crate::http::body::full;
+use crate::body::full;
 use crate::http::json::{read_body, read_json};
 use crate::http::{ApiError, Body, PathParams};
 use crate::trakt::{DevicePoll, TraktError};

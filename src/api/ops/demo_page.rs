@@ -16,7 +16,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::api::state::AppState;
-use crate::http::body::{empty, full};
+use crate::body::{empty, full};
 use crate::http::{ApiError, Body, PathParams};
 
 const PAGE: &str = include_str!("../../../assets/demo/index.html");

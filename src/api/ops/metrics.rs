@@ -5,7 +5,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::api::state::AppState;
-use crate::http::body::full;
+use crate::body::full;
 use crate::http::{ApiError, Body};
 
 /// Renders the counters.

@@ -1,6 +1,8 @@
 //! The response body type every layer agrees on, and constructors for our own bodies.
 //!
-//! Upstream bodies (reqwest) are boxed into the same type without copying a frame.
+//! A leaf: `http`, `stream` and `api` all build responses with it, and it imports nothing of the
+//! crate, so `stream` can hand out bodies without depending on the transport. Upstream bodies
+//! (reqwest) are boxed into the same type without copying a frame.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
