@@ -74,25 +74,31 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.000Z` for Unix seconds.
+/// `YYYY-MM-DDTHH:MM:SS.000Z` for Unix seconds (UTC; times before 1970 read as 1970).
+///
+/// The calendar arithmetic is httpdate's (already in the tree through hyper): its IMF-fixdate
+/// (`Thu, 01 Jan 1970 00:00:00 GMT`) is only reordered here, so plexgate keeps no hand-written
+/// calendar conversion of its own.
 pub fn iso8601(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.000Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let imf = http_date(unix);
+    let mut parts = imf.split(' ').skip(1);
+    let (day, month, year, time) = (
+        parts.next().unwrap_or("01"),
+        parts.next().unwrap_or("Jan"),
+        parts.next().unwrap_or("1970"),
+        parts.next().unwrap_or("00:00:00"),
+    );
+    let month = MONTHS.iter().position(|m| *m == month).unwrap_or(0) + 1;
+    format!("{year}-{month:02}-{day}T{time}.000Z")
+}
+
+/// Unix seconds as an HTTP date (IMF-fixdate, `Sat, 18 May 2024 02:40:00 GMT`).
+pub fn http_date(unix: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64);
+    httpdate::fmt_http_date(at)
 }
 
 #[cfg(test)]
@@ -103,6 +109,9 @@ mod tests {
     fn iso_dates() {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso8601(1_759_300_000), "2025-10-01T06:26:40.000Z");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00.000Z");
+        assert_eq!(iso8601(1_759_313_045), "2025-10-01T10:04:05.000Z");
+        assert_eq!(http_date(1_716_000_000), "Sat, 18 May 2024 02:40:00 GMT");
     }
 
     #[test]
