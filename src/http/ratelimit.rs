@@ -1,5 +1,8 @@
-//! A per-key token bucket (per client IP), for routes that must not be hammered (PIN login).
-//! tower's rate limit is global; this one is keyed and answers with how long to wait.
+//! A per-key token bucket (per client network), for routes that must not be hammered (PIN
+//! login). tower's rate limit is global; this one is keyed and answers with how long to wait.
+//!
+//! Keys are client networks, not addresses ([`network_of`]): one IPv6 host owns a whole /64
+//! and could otherwise rotate through 2^64 addresses, each with a fresh bucket.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -48,9 +51,47 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     }
 }
 
+/// The network a client address stands for when limiting: the address itself for IPv4, its
+/// /64 for IPv6 (an IPv4-mapped IPv6 address counts as the IPv4 address).
+pub fn network_of(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V4(_) => ip,
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => {
+                let mut seg = v6.segments();
+                seg[4..].fill(0);
+                std::net::IpAddr::V6(seg.into())
+            }
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_ipv6_host_is_one_key_for_its_whole_64() {
+        let a: std::net::IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: std::net::IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().unwrap();
+        let other: std::net::IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(network_of(a), network_of(b));
+        assert_ne!(network_of(a), network_of(other));
+        let v4: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        let mapped: std::net::IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(network_of(v4), v4);
+        assert_eq!(network_of(mapped), v4);
+        let limiter = KeyedLimiter::new(2, Duration::from_secs(60));
+        assert!(limiter.check(&network_of(a)).is_ok());
+        assert!(limiter.check(&network_of(b)).is_ok());
+        assert!(
+            limiter
+                .check(&network_of("2001:db8:1:2::9".parse().unwrap()))
+                .is_err()
+        );
+        assert!(limiter.check(&network_of(other)).is_ok());
+    }
 
     #[test]
     fn bursts_then_refuses_per_key() {

@@ -26,7 +26,7 @@ fn limit(req: &Request<Incoming>, state: &AppState) -> Result<(), ApiError> {
     let Some(ip) = req
         .extensions()
         .get::<RequestContext>()
-        .map(|c| c.client_ip)
+        .map(|c| crate::http::ratelimit::network_of(c.client_ip))
     else {
         return Ok(());
     };
