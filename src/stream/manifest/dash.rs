@@ -71,6 +71,9 @@ pub fn validate_mpd(input: &[u8]) -> Result<(), RewriteError> {
     let mut root_seen = false;
     loop {
         let event = reader.read_event().map_err(|_| bad("malformed XML"))?;
+        if let Event::Start(e) | Event::Empty(e) = &event {
+            super::duration::check_durations(e)?;
+        }
         match &event {
             Event::Start(e) | Event::Empty(e) if !root_seen => {
                 Names::from_root(e)?;

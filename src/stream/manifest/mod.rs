@@ -17,6 +17,7 @@
 //! parameter; put a token, a query string or a ticket into an error message or a log line.
 
 mod dash;
+mod duration;
 mod hls;
 mod mapper;
 mod uri;
