@@ -18,6 +18,8 @@
 
 mod dash;
 mod duration;
+#[cfg(test)]
+mod fuzz_regressions;
 mod hls;
 mod mapper;
 mod uri;
