@@ -169,7 +169,9 @@ impl Sources {
         self
     }
 
-    fn toml_text(&mut self, text: &str, path: &Path) {
+    /// Layers a TOML document already read (`path` only names it in problems); what
+    /// [`Sources::file`] does after reading, public for the fuzz target.
+    pub fn toml_text(&mut self, text: &str, path: &Path) {
         let table: toml::Table = match text.parse() {
             Ok(t) => t,
             Err(e) => {

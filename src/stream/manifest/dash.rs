@@ -56,6 +56,9 @@ pub fn validate_mpd(input: &[u8]) -> Result<(), RewriteError> {
     let mut root_seen = false;
     loop {
         let event = reader.read_event().map_err(|_| bad("malformed XML"))?;
+        if let Event::Start(e) | Event::Empty(e) = &event {
+            super::duration::check_durations(e)?;
+        }
         match &event {
             Event::Start(e) | Event::Empty(e) if !root_seen => {
                 Names::from_root(e)?;
@@ -86,14 +89,11 @@ fn rewrite_into<M: MapUri + ?Sized>(
     out: &mut String,
 ) -> Result<(), RewriteError> {
     // quick-xml skips a byte order mark without counting it in its positions: copy it here and
-    // hand the reader the rest, so that positions index `input` exactly.
-    let input = match input.strip_prefix('\u{feff}') {
-        Some(rest) => {
-            out.push('\u{feff}');
-            rest
-        }
-        None => input,
-    };
+    // hand the reader the rest, so that positions index `input` exactly. All of them: with one
+    // left, every splice would land 3 bytes off (found by fuzzing: a panic, or a URL half-kept).
+    let body = input.trim_start_matches('\u{feff}');
+    out.push_str(&input[..input.len() - body.len()]);
+    let input = body;
     let bases = if input.contains("BaseURL") {
         Some(collect_bases(input, mapper.manifest_url())?)
     } else {

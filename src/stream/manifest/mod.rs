@@ -18,6 +18,9 @@
 
 mod budget;
 mod dash;
+mod duration;
+#[cfg(test)]
+mod fuzz_regressions;
 mod hls;
 mod leak;
 mod mapper;
