@@ -186,7 +186,7 @@ impl Sources {
         for (section, value) in table {
             let toml::Value::Table(inner) = value else {
                 self.problems.push(Problem {
-                    key: section.clone(),
+                    key: shown_key(&section),
                     message: format!(
                         "unknown key (in file {}); expected a [section]",
                         path.display()
@@ -195,7 +195,7 @@ impl Sources {
                 continue;
             };
             for (name, value) in inner {
-                let key = format!("{section}.{name}");
+                let key = format!("{}.{}", shown_key(&section), shown_key(&name));
                 if KEYS.contains(&key.as_str()) {
                     self.values
                         .insert(key, (Raw::Toml(value), Origin::File(path.to_path_buf())));
@@ -279,5 +279,19 @@ fn replaced_key_hint(key: &str) -> Option<&'static str> {
              player shows no life for that long; remove this key",
         ),
         _ => None,
+    }
+}
+
+/// A TOML key as the operator would write it: bare when it can be (`listen`), quoted otherwise
+/// (`""`, `"a b"`), so an empty or multi-line key still names itself on one line of the error.
+fn shown_key(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
     }
 }

@@ -258,3 +258,22 @@ fn check_config_accepts_a_good_file_and_hides_secrets() {
     assert!(stdout.contains("configuration is valid"), "{stdout}");
     assert!(!stdout.contains(secret), "{stdout}");
 }
+
+/// Found by the `config` fuzz target: `"" = 1` at the top level made a problem with an empty key.
+#[test]
+fn odd_toml_keys_are_named_quoted_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "odd.toml",
+        "\"\" = 1\n[server]\n\"a\\nb\" = 2\n[\"a b\"]\nx = 3\n",
+    );
+    let mut sources = Sources::new();
+    sources.toml_text(&std::fs::read_to_string(&file).unwrap(), &file);
+    let err = sources.env(|_| None).build().unwrap_err();
+    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["\"\"", "\"a b\".x", "server.\"a\\nb\""], "{keys:?}");
+    for p in &err.problems {
+        assert!(!p.key.contains('\n') && !p.message.contains('\n'), "{p:?}");
+    }
+}
