@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# Side-by-side proxy comparison (issue 11): the same media files fetched straight from an origin
+# and through three proxies, in one interleaved run, so the figures are ratios measured together.
+#
+#   direct    origin nginx serving the files with sendfile (the ceiling)
+#   nginx     nginx reverse proxy with 64 KiB proxy buffers, keep-alive to the origin
+#   caddy     Caddy `reverse_proxy`
+#   plexgate  `plexgate demo --plex-url <origin>`: through its facade, ticket checks included
+#
+# Per cell (file size × connections) each target gets one wrk run of $DURATION, targets in a
+# rotating order, $RUNS rounds; the table shows the median over rounds of req/s as a ratio to
+# direct, the proxy's CPU (% of one core, from /proc utime+stime) and its peak RSS (sampled
+# every 100 ms; nginx counts its workers). TTFB is the median of $TTFB_N sequential curl
+# fetches, shown as the difference to direct.
+#
+# Usage: bash benches/compare.sh                    (≈ 5 min with the defaults)
+#        RUNS=1 DURATION=3s bash benches/compare.sh (a smoke)
+#        BIN=target/release/plexgate …             (skip the release build)
+# Needs nginx, caddy, wrk, curl: refuses to run, naming each missing one. Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-8s}
+TTFB_N=${TTFB_N:-50}
+CELLS=${CELLS:-"2:1 2:16 2:64 8:1 8:16"} # MiB:connections
+TARGETS=(direct nginx caddy plexgate)
+
+missing=()
+for tool in nginx caddy wrk curl; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+    echo "compare.sh: missing ${missing[*]}; install them (Debian: apt-get install -y ${missing[*]})" >&2
+    exit 1
+fi
+
+if [[ -z ${BIN:-} ]]; then
+    cargo build --release --quiet
+    BIN=target/release/plexgate
+fi
+
+WORK=$(mktemp -d)
+chmod 755 "$WORK" # nginx workers run as another user when started by root
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    [[ -f $WORK/nginx-origin.pid ]] && kill "$(cat "$WORK/nginx-origin.pid")" 2>/dev/null || true
+    [[ -f $WORK/nginx-proxy.pid ]] && kill "$(cat "$WORK/nginx-proxy.pid")" 2>/dev/null || true
+    sleep 0.2
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+    local p
+    for _ in $(seq 50); do
+        p=$((20000 + RANDOM % 20000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+    done
+    echo "compare.sh: no free port found" >&2; exit 1
+}
+
+wait_http() { # url what
+    for _ in $(seq 200); do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && return
+        sleep 0.05
+    done
+    echo "compare.sh: $2 did not answer $1" >&2
+    exit 1
+}
+
+# --- the media: Plex-shaped part paths, one file per size
+mkdir -p "$WORK/root/library/parts"
+for cell in $CELLS; do
+    mib=${cell%%:*}
+    f="$WORK/root/library/parts/$mib/1/file.mp4"
+    [[ -f $f ]] && continue
+    mkdir -p "$(dirname "$f")"
+    head -c $((mib * 1048576)) /dev/urandom >"$f"
+    chmod -R a+rX "$WORK/root"
+done
+
+# --- origin nginx: files with sendfile, and `/` answering like a Plex server's identity
+P_ORIGIN=$(free_port)
+cat >"$WORK/origin.conf" <<EOF
+worker_processes 1;
+pid $WORK/nginx-origin.pid;
+error_log $WORK/origin-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on; tcp_nopush on;
+    keepalive_requests 1000000;
+    client_body_temp_path $WORK/ob; proxy_temp_path $WORK/op; fastcgi_temp_path $WORK/of;
+    uwsgi_temp_path $WORK/ou; scgi_temp_path $WORK/os;
+    server {
+        listen 127.0.0.1:$P_ORIGIN;
+        root $WORK/root;
+        default_type video/mp4;
+        location = / {
+            default_type application/json;
+            return 200 '{"MediaContainer":{"friendlyName":"bench origin","machineIdentifier":"benchorigin0001","version":"1.40.0"}}';
+        }
+    }
+}
+EOF
+nginx -c "$WORK/origin.conf" -p "$WORK"
+wait_http "http://127.0.0.1:$P_ORIGIN/" "origin nginx"
+
+# --- nginx as a reverse proxy with 64 KiB buffers
+P_NGINX=$(free_port)
+cat >"$WORK/proxy.conf" <<EOF
+worker_processes 1;
+pid $WORK/nginx-proxy.pid;
+error_log $WORK/proxy-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $WORK/pb; proxy_temp_path $WORK/pp; fastcgi_temp_path $WORK/pf;
+    uwsgi_temp_path $WORK/pu; scgi_temp_path $WORK/ps;
+    upstream origin { server 127.0.0.1:$P_ORIGIN; keepalive 128; }
+    server {
+        listen 127.0.0.1:$P_NGINX;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffer_size 64k;
+            proxy_buffers 8 64k;
+            proxy_busy_buffers_size 128k;
+        }
+    }
+}
+EOF
+nginx -c "$WORK/proxy.conf" -p "$WORK"
+
+# --- Caddy
+P_CADDY=$(free_port)
+cat >"$WORK/Caddyfile" <<EOF
+{
+    admin off
+    auto_https off
+}
+http://127.0.0.1:$P_CADDY {
+    reverse_proxy 127.0.0.1:$P_ORIGIN
+}
+EOF
+XDG_DATA_HOME=$WORK/caddy XDG_CONFIG_HOME=$WORK/caddy caddy run --config "$WORK/Caddyfile" --adapter caddyfile >"$WORK/caddy.log" 2>&1 &
+PIDS+=($!)
+PID_CADDY=$!
+
+# --- plexgate, through the facade the demo banner prints
+P_PG=$(free_port)
+"$BIN" --listen "127.0.0.1:$P_PG" --log-level warn demo \
+    --plex-url "http://127.0.0.1:$P_ORIGIN" --plex-token benchtokenvalue0001 >"$WORK/plexgate.log" 2>&1 &
+PIDS+=($!)
+PID_PG=$!
+FACADE=
+for _ in $(seq 200); do
+    FACADE=$(grep -oE 'http://127\.0\.0\.1:[0-9]+/api/plex/proxy/[^ ]+' "$WORK/plexgate.log" | head -1 || true)
+    [[ -n $FACADE ]] && break
+    kill -0 "$PID_PG" 2>/dev/null || { cat "$WORK/plexgate.log" >&2; echo "compare.sh: plexgate exited" >&2; exit 1; }
+    sleep 0.05
+done
+[[ -n $FACADE ]] || { cat "$WORK/plexgate.log" >&2; echo "compare.sh: no facade URL in the demo banner" >&2; exit 1; }
+FACADE=${FACADE%/}
+wait_http "http://127.0.0.1:$P_CADDY/" "caddy"
+
+base_of() {
+    case $1 in
+        direct) echo "http://127.0.0.1:$P_ORIGIN" ;;
+        nginx) echo "http://127.0.0.1:$P_NGINX" ;;
+        caddy) echo "http://127.0.0.1:$P_CADDY" ;;
+        plexgate) echo "$FACADE" ;;
+    esac
+}
+# The processes whose CPU and memory a target costs (the proxy only; the origin is shared).
+pids_of() {
+    case $1 in
+        direct) echo "" ;;
+        nginx) pgrep -P "$(cat "$WORK/nginx-proxy.pid")" | tr '\n' ' ' ;;
+        caddy) echo "$PID_CADDY" ;;
+        plexgate) echo "$PID_PG" ;;
+    esac
+}
+cpu_ticks() { # pids… → utime+stime
+    local t=0 p
+    for p in "$@"; do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    echo "$t"
+}
+rss_kib() { # pids… → summed VmRSS
+    local t=0 p
+    for p in "$@"; do
+        t=$((t + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status")))
+    done
+    echo "$t"
+}
+
+for t in "${TARGETS[@]}"; do
+    url="$(base_of "$t")/library/parts/2/1/file.mp4"
+    [[ $(curl -fsS "$url" | wc -c) -eq $((2 * 1048576)) ]] || { echo "compare.sh: $t did not return the 2 MiB file from $url" >&2; exit 1; }
+done
+
+HZ=$(getconf CLK_TCK)
+secs=${DURATION%s}
+declare -A RPS CPU RSS
+order=("${TARGETS[@]}")
+for round in $(seq "$RUNS"); do
+    for cell in $CELLS; do
+        mib=${cell%%:*}
+        conns=${cell##*:}
+        threads=$((conns < 2 ? 1 : 2))
+        for t in "${order[@]}"; do
+            url="$(base_of "$t")/library/parts/$mib/1/file.mp4"
+            read -r -a pids <<<"$(pids_of "$t")"
+            before=$(cpu_ticks "${pids[@]}")
+            peak=0
+            (
+                while sleep 0.1; do rss_kib "${pids[@]}"; done >"$WORK/rss.samples"
+            ) &
+            sampler=$!
+            out=$(wrk -t"$threads" -c"$conns" -d"$DURATION" "$url")
+            kill "$sampler" 2>/dev/null || true
+            wait "$sampler" 2>/dev/null || true
+            after=$(cpu_ticks "${pids[@]}")
+            peak=$(sort -n "$WORK/rss.samples" 2>/dev/null | tail -1)
+            rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+            errs=$(grep -oE 'Non-2xx or 3xx responses: [0-9]+|Socket errors:.*' <<<"$out" || true)
+            [[ -n $errs ]] && echo "  ! $t $cell: $errs" >&2
+            key="$cell/$t"
+            RPS[$key]="${RPS[$key]:-} $rps"
+            CPU[$key]="${CPU[$key]:-} $(awk -v d="$((after - before))" -v hz="$HZ" -v s="$secs" 'BEGIN {printf "%.0f", 100 * d / hz / s}')"
+            RSS[$key]="${RSS[$key]:-} $(( ${peak:-0} / 1024 ))"
+        done
+        order=("${order[@]:1}" "${order[0]}")
+    done
+    echo "round $round of $RUNS done" >&2
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+ratios() { # cell target → median over rounds of rps(target)/rps(direct), paired by round
+    paste <(tr ' ' '\n' <<<"${RPS[$1/$2]}" | grep -v '^$') <(tr ' ' '\n' <<<"${RPS[$1/direct]}" | grep -v '^$') |
+        awk '{printf "%s ", $1 / $2}' | median
+}
+
+ttfb_ms() { # url → median time to first byte, ms
+    for _ in $(seq "$TTFB_N"); do
+        curl -s -o /dev/null -w '%{time_starttransfer}\n' "$1"
+    done | sort -g | awk '{a[NR] = $1} END {printf "%.3f", 1000 * a[int((NR + 1) / 2)]}'
+}
+declare -A TTFB
+for t in "${TARGETS[@]}"; do
+    TTFB[$t]=$(ttfb_ms "$(base_of "$t")/library/parts/2/1/file.mp4")
+done
+
+echo
+echo "req/s as a ratio to direct (median of $RUNS interleaved rounds of $DURATION each); TTFB: median of $TTFB_N fetches"
+printf '| %-8s |' target
+for cell in $CELLS; do printf ' %s MiB c=%s |' "${cell%%:*}" "${cell##*:}"; done
+printf ' TTFB Δ 2 MiB |\n|---|'
+for _ in $CELLS; do printf -- '---:|'; done
+printf -- '---:|\n'
+for t in "${TARGETS[@]}"; do
+    printf '| %-8s |' "$t"
+    for cell in $CELLS; do
+        if [[ $t == direct ]]; then
+            printf ' %.0f req/s |' "$(median <<<"${RPS[$cell/direct]}")"
+        else
+            printf ' %.2f |' "$(ratios "$cell" "$t")"
+        fi
+    done
+    if [[ $t == direct ]]; then
+        printf ' %s ms |\n' "${TTFB[direct]}"
+    else
+        printf ' %s ms |\n' "$(awk -v a="${TTFB[$t]}" -v b="${TTFB[direct]}" 'BEGIN {printf "%+.2f", a - b}')"
+    fi
+done
+echo
+echo "proxy CPU (% of one core, median) / peak RSS (MiB, max over rounds) per cell"
+printf '| %-8s |' target
+for cell in $CELLS; do printf ' %s MiB c=%s |' "${cell%%:*}" "${cell##*:}"; done
+printf '\n|---|'
+for _ in $CELLS; do printf -- '---:|'; done
+echo
+for t in "${TARGETS[@]:1}"; do
+    printf '| %-8s |' "$t"
+    for cell in $CELLS; do
+        rss_max=$(tr ' ' '\n' <<<"${RSS[$cell/$t]}" | grep -v '^$' | sort -n | tail -1)
+        printf ' %s%% / %s |' "$(median <<<"${CPU[$cell/$t]}")" "$rss_max"
+    done
+    echo
+done
