@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use parse::{
     Reader, parse_account, parse_base_path, parse_cidr, parse_http_url, parse_image_host,
-    parse_origin, parse_path, parse_public_url, parse_secret_key,
+    parse_log_filter, parse_origin, parse_path, parse_public_url, parse_secret_key,
 };
 pub use sections::{
     AuthConfig, CacheConfig, DemoConfig, DiscoverConfig, ImageConfig, LogConfig, LogFormat,
@@ -111,11 +111,7 @@ impl Config {
             "json" => Ok(LogFormat::Json),
             _ => Err("must be \"pretty\" or \"json\"".to_string()),
         });
-        let level = r.get("log.level", "info".to_string(), |s| {
-            tracing_subscriber::EnvFilter::try_new(s)
-                .map(|_| s.to_string())
-                .map_err(|e| format!("is not a log filter such as info or plexgate=debug ({e})"))
-        });
+        let level = r.get("log.level", "info".to_string(), parse_log_filter);
 
         let auth = AuthConfig {
             cookie_secure: r

@@ -270,6 +270,24 @@ pub(super) fn parse_image_host(s: &str) -> Result<String, String> {
 }
 
 /// A plex.tv account as the operator names it: its numeric id or its username.
+/// A tracing filter (`info`, `plexgate=debug,warn`), with each directive trimmed and only ASCII
+/// accepted: tracing-subscriber 0.3.23 slices a directive by indices of its trimmed form and
+/// panics on a multi-byte character after leading spaces (found by the `config` fuzz target).
+pub(super) fn parse_log_filter(s: &str) -> Result<String, String> {
+    if !s.is_ascii() {
+        return Err("is not a log filter such as info or plexgate=debug (ASCII only)".to_string());
+    }
+    let filter = s
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect::<Vec<_>>()
+        .join(",");
+    tracing_subscriber::EnvFilter::try_new(&filter)
+        .map(|_| filter.clone())
+        .map_err(|e| format!("is not a log filter such as info or plexgate=debug ({e})"))
+}
+
 pub(super) fn parse_account(s: &str) -> Result<String, String> {
     let s = s.trim();
     if s.is_empty() || s.len() > 128 || s.chars().any(char::is_control) {
@@ -282,6 +300,18 @@ pub(super) fn parse_account(s: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_filter_rules() {
+        assert_eq!(
+            parse_log_filter(" info , plexgate=debug ").unwrap(),
+            "info,plexgate=debug"
+        );
+        // The fuzz finding: leading spaces then a multi-byte character panicked inside
+        // tracing-subscriber before it was refused.
+        assert!(parse_log_filter(" :\u{fffd}]o=info").is_err());
+        assert!(parse_log_filter("plexgate=loud").is_err());
+    }
 
     #[test]
     fn base_path_rules() {
