@@ -9,6 +9,7 @@ mod support;
 
 mod app;
 mod auth;
+mod backup;
 mod browser;
 mod cache_admin;
 mod config;
