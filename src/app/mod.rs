@@ -2,8 +2,10 @@
 //! signal, drain. `main` hands the parsed command to [`command`], which calls [`run`]; tests call
 //! [`start`] and get a handle with the bound address.
 
+pub mod backup;
 pub mod command;
 pub mod demo;
+pub mod doctor;
 mod keys;
 pub mod purge;
 
