@@ -17,6 +17,7 @@ mod connections;
 mod crypto;
 mod demo_plex;
 mod discover;
+mod doctor;
 mod e2e_ffprobe;
 mod facade_edges;
 mod hostile_manifests;
