@@ -15,6 +15,7 @@ mod cache_admin;
 mod config;
 mod connections;
 mod crypto;
+mod data_dir;
 mod demo_plex;
 mod discover;
 mod doctor;
