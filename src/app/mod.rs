@@ -215,6 +215,7 @@ pub async fn build_state_for(config: Config, demo_mode: bool) -> Result<AppState
         crate::plex::discover::Discover::new(upstream.clone(), &config.discover, identity.clone());
     Ok(AppState::new(Parts {
         tickets: TicketKeys::derive(&master, config.stream.ticket_key_id),
+        probe: crate::crypto::probe::ProbeKey::derive(&master),
         logins: LoginSessions::new(db.clone(), &master),
         caches,
         tmdb,

@@ -205,3 +205,85 @@ fn the_binary_exits_1_on_a_cross_and_reports_a_bad_config_as_one() {
         "{stdout}"
     );
 }
+
+/// A reverse proxy on loopback that forwards to `upstream` adding the headers a real one adds.
+async fn forwarding_proxy(upstream: String) -> String {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let upstream = upstream.clone();
+                        async move {
+                            let mut out = crate::support::client()
+                                .get(format!("{upstream}{}", req.uri()))
+                                .header("x-forwarded-for", "203.0.113.9")
+                                .header("x-forwarded-proto", "http");
+                            for (name, value) in req.headers() {
+                                if name.as_str().starts_with("x-plexgate") {
+                                    out = out.header(name, value);
+                                }
+                            }
+                            let resp = out.send().await.unwrap();
+                            let status = resp.status();
+                            let body = resp.bytes().await.unwrap();
+                            let mut reply = hyper::Response::new(Full::new(body).boxed());
+                            *reply.status_mut() = status;
+                            Ok::<_, std::convert::Infallible>(reply)
+                        }
+                    },
+                );
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tcp), svc)
+                    .await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_public_url_probe_shows_whether_forwarded_headers_are_believed() {
+    // Loopback is trusted by default: the proxy's headers are believed.
+    let app = crate::support::TestApp::start(&[]).await;
+    let proxy = forwarding_proxy(app.running.url()).await;
+    let mut config = app.running.state().config().clone();
+    config.server.public_url = Some(proxy.clone());
+    let (_, report) = doctor(&config).await;
+    let line = report
+        .lines()
+        .find(|l| l.contains("public URL"))
+        .unwrap_or_default();
+    assert!(
+        line.starts_with("✓")
+            && line.contains("through a trusted proxy")
+            && line.contains("client 203.0.113.9"),
+        "{report}"
+    );
+    // The probe is one-time and only for the doctor: without its token it is a 404.
+    let resp = crate::support::client()
+        .get(app.url("/api/doctor/probe"))
+        .send()
+        .await
+        .unwrap();
+    crate::support::assert_error(resp, 404, "not_found").await;
+
+    // A proxy plexgate does not trust: its headers are ignored, and the doctor says which
+    // address to trust.
+    let app = crate::support::TestApp::start(&[("server.trusted_proxies", "10.0.0.0/8")]).await;
+    let proxy = forwarding_proxy(app.running.url()).await;
+    let mut config = app.running.state().config().clone();
+    config.server.public_url = Some(proxy);
+    let (ok, report) = doctor(&config).await;
+    assert!(!ok);
+    assert_failed(
+        &report,
+        "which is not in server.trusted_proxies",
+        "\"127.0.0.1/32\"",
+    );
+}

@@ -137,6 +137,14 @@ pub(super) fn master_key(storage: &StorageConfig, expected: Option<&str>) -> Che
     )
 }
 
+/// The master key, when it can be read (for the proxy probe).
+pub(super) fn key(storage: &StorageConfig) -> Option<MasterKey> {
+    match &storage.secret_key {
+        Some(text) => MasterKey::from_base64(text).ok(),
+        None => keyfile::read(&storage.key_file).ok(),
+    }
+}
+
 fn matches(key: &MasterKey, what: &str, expected: Option<&str>, fix: &str) -> Check {
     let found = key.fingerprint();
     match expected {

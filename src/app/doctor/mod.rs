@@ -110,6 +110,10 @@ pub async fn run(config: &Config, out: &mut dyn Write) -> bool {
     }
     report(remote::tmdb(&client, &config.tmdb).await, out);
     report(remote::trakt(&client, &config.trakt).await, out);
-    report(remote::public_url(&client, config).await, out);
+    let probe = local::key(&config.storage).map(|k| crate::crypto::probe::ProbeKey::derive(&k));
+    report(
+        remote::public_url(&client, config, probe.as_ref()).await,
+        out,
+    );
     all_good
 }

@@ -7,7 +7,9 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::api::ops::probe::PROBE_HEADER;
 use crate::config::{Config, TmdbConfig, TraktConfig};
+use crate::crypto::probe::ProbeKey;
 use crate::db::servers::Server;
 use crate::plex::connect::ranked;
 use crate::plex::probe_identity;
@@ -264,14 +266,104 @@ async fn credential_check(
     }
 }
 
-/// `server.public_url` reaches this plexgate through the reverse proxy.
-pub(super) async fn public_url(client: &reqwest::Client, config: &Config) -> Check {
+/// `server.public_url` reaches this plexgate through the reverse proxy, and the proxy's
+/// `X-Forwarded-Proto/For` arrive from an address plexgate trusts. With the master key, a
+/// one-time probe asks the server what it saw (`/api/doctor/probe`); without it, only
+/// `/health` is asked.
+pub(super) async fn public_url(
+    client: &reqwest::Client,
+    config: &Config,
+    probe: Option<&ProbeKey>,
+) -> Check {
     let Some(public) = &config.server.public_url else {
         return Check::skip("public URL: server.public_url is not set");
     };
-    let url = format!("{public}{}/health", config.server.base_path);
+    let base = format!("{public}{}", config.server.base_path);
+    let Some(probe) = probe else {
+        return health_through(client, &base).await;
+    };
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let url = format!("{base}/api/doctor/probe");
+    let resp = match client
+        .get(&url)
+        .header(PROBE_HEADER, probe.mint(now))
+        .timeout(TIMEOUT)
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return Check::fail(
+                format!("public URL {public}: {}", cause(&e)),
+                "check the reverse proxy runs and that this host resolves and reaches the public name",
+            );
+        }
+    };
+    if resp.status() == http::StatusCode::NOT_FOUND {
+        return Check::fail(
+            format!("public URL {base} does not lead to this plexgate (its probe got HTTP 404)"),
+            "point the reverse proxy at this plexgate's server.listen, with server.base_path \
+             equal to the proxy's path",
+        );
+    }
+    let status = resp.status().as_u16();
+    let Ok(seen) = resp.json::<serde_json::Value>().await else {
+        return Check::fail(
+            format!("public URL {base}: HTTP {status} is not plexgate's answer"),
+            "point the reverse proxy at this plexgate's server.listen",
+        );
+    };
+    judge_forwarding(public, &seen)
+}
+
+fn judge_forwarding(public: &str, seen: &serde_json::Value) -> Check {
+    let peer = seen["peer"].as_str().unwrap_or("?");
+    let trusted = seen["peerTrusted"].as_bool().unwrap_or(false);
+    let forwarded = seen["forwardedFor"].is_string() || seen["forwardedProto"].is_string();
+    let scheme = seen["scheme"].as_str().unwrap_or("http");
+    let want = if public.starts_with("https://") {
+        "https"
+    } else {
+        "http"
+    };
+    if forwarded && !trusted {
+        return Check::fail(
+            format!(
+                "public URL {public}: X-Forwarded-* arrive from {peer}, which is not in \
+                 server.trusted_proxies, so plexgate ignores them"
+            ),
+            format!("add the proxy's address to server.trusted_proxies (e.g. \"{peer}/32\")"),
+        );
+    }
+    if scheme != want {
+        return Check::fail(
+            format!(
+                "public URL {public}: plexgate sees {scheme} from {peer}, the browser uses {want}"
+            ),
+            "make the proxy set X-Forwarded-Proto (nginx: proxy_set_header X-Forwarded-Proto \
+             $scheme; Caddy does it itself) and list it in server.trusted_proxies",
+        );
+    }
+    let client_ip = seen["clientIp"].as_str().unwrap_or("?");
+    Check::pass(format!(
+        "public URL {public} reaches this plexgate; {} (peer {peer}), scheme {scheme}, client {client_ip}",
+        if trusted {
+            "through a trusted proxy"
+        } else {
+            "directly"
+        }
+    ))
+}
+
+async fn health_through(client: &reqwest::Client, base: &str) -> Check {
+    let url = format!("{base}/health");
     match client.get(&url).timeout(TIMEOUT).send().await {
-        Ok(resp) if resp.status().is_success() => Check::pass(format!("public URL {url} answers")),
+        Ok(resp) if resp.status().is_success() => Check::pass(format!(
+            "public URL {url} answers (no master key here: forwarded headers not checked)"
+        )),
         Ok(resp) => Check::fail(
             format!("public URL {url} answered HTTP {}", resp.status().as_u16()),
             "point the reverse proxy at plexgate's server.listen and keep server.base_path equal to its path",
