@@ -48,21 +48,27 @@ fn cause(e: &reqwest::Error) -> &'static str {
     }
 }
 
+/// Sends `req` with the doctor's timeout; a failure is reduced to its cause (never the URL,
+/// which may carry a key).
+async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response, &'static str> {
+    req.timeout(TIMEOUT).send().await.map_err(|e| cause(&e))
+}
+
+const PROXY_DOWN_FIX: &str =
+    "check the reverse proxy runs and that this host resolves and reaches the public name";
+
 /// plex.tv answers over TLS, and our clock agrees with its `Date` header.
 pub(super) async fn plextv(client: &reqwest::Client, base: &str) -> Check {
     let sent = SystemTime::now();
-    let resp = match client
+    let req = client
         .get(format!("{base}/api/v2/ping"))
         .header("X-Plex-Client-Identifier", "plexgate-doctor")
-        .header(http::header::ACCEPT, "application/json")
-        .timeout(TIMEOUT)
-        .send()
-        .await
-    {
+        .header(http::header::ACCEPT, "application/json");
+    let resp = match send(req).await {
         Ok(r) => r,
-        Err(e) => {
+        Err(cause) => {
             return Check::fail(
-                format!("plex.tv ({base}): {}", cause(&e)),
+                format!("plex.tv ({base}): {cause}"),
                 "plexgate must reach plex.tv over HTTPS to sign anyone in: check DNS, the \
                  firewall's outbound 443 and any proxy between this host and the internet",
             );
@@ -239,12 +245,7 @@ async fn credential_check(
     key: &str,
     where_to_get: &str,
 ) -> Check {
-    match req
-        .header(http::header::ACCEPT, "application/json")
-        .timeout(TIMEOUT)
-        .send()
-        .await
-    {
+    match send(req.header(http::header::ACCEPT, "application/json")).await {
         Ok(resp) if resp.status().is_success() => {
             Check::pass(format!("{service}: {key} is accepted"))
         }
@@ -259,8 +260,8 @@ async fn credential_check(
             format!("{service}: answered HTTP {}", resp.status().as_u16()),
             format!("try again later; if it persists, check {service}'s status page"),
         ),
-        Err(e) => Check::fail(
-            format!("{service}: {}", cause(&e.without_url())),
+        Err(cause) => Check::fail(
+            format!("{service}: {cause}"),
             format!("plexgate must reach {service} over HTTPS: check DNS and outbound 443"),
         ),
     }
@@ -287,19 +288,10 @@ pub(super) async fn public_url(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let url = format!("{base}/api/doctor/probe");
-    let resp = match client
-        .get(&url)
-        .header(PROBE_HEADER, probe.mint(now))
-        .timeout(TIMEOUT)
-        .send()
-        .await
-    {
+    let resp = match send(client.get(&url).header(PROBE_HEADER, probe.mint(now))).await {
         Ok(r) => r,
-        Err(e) => {
-            return Check::fail(
-                format!("public URL {public}: {}", cause(&e)),
-                "check the reverse proxy runs and that this host resolves and reaches the public name",
-            );
+        Err(cause) => {
+            return Check::fail(format!("public URL {public}: {cause}"), PROXY_DOWN_FIX);
         }
     };
     if resp.status() == http::StatusCode::NOT_FOUND {
@@ -360,7 +352,7 @@ fn judge_forwarding(public: &str, seen: &serde_json::Value) -> Check {
 
 async fn health_through(client: &reqwest::Client, base: &str) -> Check {
     let url = format!("{base}/health");
-    match client.get(&url).timeout(TIMEOUT).send().await {
+    match send(client.get(&url)).await {
         Ok(resp) if resp.status().is_success() => Check::pass(format!(
             "public URL {url} answers (no master key here: forwarded headers not checked)"
         )),
@@ -368,9 +360,6 @@ async fn health_through(client: &reqwest::Client, base: &str) -> Check {
             format!("public URL {url} answered HTTP {}", resp.status().as_u16()),
             "point the reverse proxy at plexgate's server.listen and keep server.base_path equal to its path",
         ),
-        Err(e) => Check::fail(
-            format!("public URL {url}: {}", cause(&e)),
-            "check the reverse proxy runs and that this host resolves and reaches the public name",
-        ),
+        Err(cause) => Check::fail(format!("public URL {url}: {cause}"), PROXY_DOWN_FIX),
     }
 }
