@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, ConfigError, Sources};
+use crate::config::{Config, ConfigError, Effective, Sources};
 
 /// plexgate: a tokenless gateway between a Plex web client and Plex.
 #[derive(Debug, Parser)]
@@ -50,8 +50,19 @@ pub enum Command {
         #[arg(long)]
         plex_token: Option<String>,
     },
-    /// Load and validate the configuration, print the effective settings, and exit.
+    /// Load and validate the configuration, print the settings in effect as TOML with where
+    /// each came from (secrets as <set>), check the database directory can be created, and exit.
     CheckConfig,
+    /// Check the installation (config, database directory, key file, plex.tv, each Plex
+    /// server's addresses, TMDB/Trakt keys, the reverse proxy) and print ✓/✗ with the fix for
+    /// each; exit 0 when all pass, 1 otherwise.
+    Doctor,
+    /// Copy the database (SQLite online backup, safe while the server runs) and the key file
+    /// into DIR, each written atomically with mode 0600.
+    Backup {
+        /// Directory to write the backup into (created if missing).
+        dir: PathBuf,
+    },
     /// Ask the running server's /health on server.listen; exit 0 when it answers ok
     /// (for container healthchecks, without curl).
     Healthcheck,
@@ -65,6 +76,17 @@ impl Cli {
 
     /// Layers defaults, the config file, `env` (a variable lookup) and these flags.
     pub fn load_config(&self, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        self.load_explained(env, Vec::new())
+            .map(|(config, _)| config)
+    }
+
+    /// Like [`Cli::load_config`]; `env_names` (the environment's variable names) are checked for
+    /// unknown `PLEXGATE_*` variables, and each key's value in effect comes back with its origin.
+    pub fn load_explained(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+        env_names: Vec<String>,
+    ) -> Result<(Config, Effective), ConfigError> {
         let mut sources = Sources::new();
         if let Some(path) = &self.config {
             sources = sources.file(path);
@@ -78,6 +100,7 @@ impl Cli {
         };
         sources
             .env(env)
+            .env_names(env_names)
             .flag("server.listen", "--listen", self.listen.clone())
             .flag("storage.database", "--database", self.database.clone())
             .flag("server.public_url", "--public-url", self.public_url.clone())
@@ -86,6 +109,6 @@ impl Cli {
             .flag("log.format", "--log-format", self.log_format.clone())
             .flag("demo.plex_url", "--plex-url", plex_url)
             .flag("demo.plex_token", "--plex-token", plex_token)
-            .build()
+            .build_explained()
     }
 }

@@ -9,15 +9,15 @@ use plexgate::cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match cli.load_config(|name| std::env::var(name).ok()) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
     let command = cli.command();
-    if let Some(code) = command::run_without_logging(&command, &config) {
+    let env_names = std::env::vars_os()
+        .map(|(name, _)| name.to_string_lossy().into_owned())
+        .collect();
+    let (config, effective) = match cli.load_explained(|n| std::env::var(n).ok(), env_names) {
+        Ok(loaded) => loaded,
+        Err(e) => return command::config_failed(&command, &e),
+    };
+    if let Some(code) = command::run_without_logging(&command, &config, &effective) {
         return code;
     }
     if let Err(e) = plexgate::logging::init(&config.log) {

@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(Method::GET, "/health", ops::health::health)
         .route(Method::GET, "/ready", ops::health::ready)
         .route(Method::GET, "/metrics", ops::metrics::metrics)
+        .route(Method::GET, "/api/doctor/probe", ops::probe::echo)
         .route(Method::GET, "/demo", ops::demo_page::page)
         .route(Method::GET, "/demo/assets/{file}", ops::demo_page::asset)
         .route(Method::GET, "/api/auth/session", auth::account::session)

@@ -34,6 +34,8 @@ pub struct Parts {
     pub upstream: reqwest::Client,
     /// Ticket signing keys.
     pub tickets: TicketKeys,
+    /// Recognises `plexgate doctor`'s one-time probes (the reverse-proxy echo).
+    pub probe: crate::crypto::probe::ProbeKey,
     /// Login sessions (cookie).
     pub logins: LoginSessions,
     /// Live ticket sessions and revocations.
@@ -91,6 +93,11 @@ impl AppState {
     /// Ticket keys.
     pub fn tickets(&self) -> &TicketKeys {
         &self.0.tickets
+    }
+
+    /// The doctor's probe key.
+    pub fn probe(&self) -> &crate::crypto::probe::ProbeKey {
+        &self.0.probe
     }
 
     /// Login sessions.

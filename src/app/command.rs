@@ -4,21 +4,40 @@
 //! logging, dispatch), and what each command prints and returns on failure sits in the library
 //! beside the commands themselves.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use crate::cli::Command;
-use crate::config::Config;
+use crate::config::{Config, ConfigError, Effective};
+
+/// What a configuration that does not load means for `command`: exit 2 with one line per
+/// problem, except for `doctor`, whose first check it is (✗ with the fix, exit 1).
+pub fn config_failed(command: &Command, error: &ConfigError) -> ExitCode {
+    if matches!(command, Command::Doctor) {
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "✗ configuration loads");
+        for p in &error.problems {
+            let _ = writeln!(out, "    {p}");
+        }
+        let _ = writeln!(
+            out,
+            "  fix: correct the keys above (config.example.toml documents every key)"
+        );
+        return ExitCode::FAILURE;
+    }
+    eprintln!("{error}");
+    ExitCode::from(2)
+}
 
 /// Runs the commands that must not start logging (their stdout is read by people and scripts:
-/// `check-config`, `healthcheck`); `None` for the others.
-pub fn run_without_logging(command: &Command, config: &Config) -> Option<ExitCode> {
+/// `check-config`, `healthcheck`, `doctor`, `backup`); `None` for the others.
+pub fn run_without_logging(
+    command: &Command,
+    config: &Config,
+    effective: &Effective,
+) -> Option<ExitCode> {
     match command {
-        Command::CheckConfig => {
-            use std::io::Write;
-            // A closed pipe (`check-config | head`) is not an error worth a panic.
-            let _ = writeln!(std::io::stdout(), "configuration is valid\n{config:#?}");
-            Some(ExitCode::SUCCESS)
-        }
+        Command::CheckConfig => Some(check_config(config, effective)),
         Command::Healthcheck => Some(match super::healthcheck(config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -26,7 +45,55 @@ pub fn run_without_logging(command: &Command, config: &Config) -> Option<ExitCod
                 ExitCode::FAILURE
             }
         }),
+        Command::Doctor => Some(on_runtime(async {
+            let all_good = super::doctor::run(config, &mut std::io::stdout()).await;
+            if all_good {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        })),
+        Command::Backup { dir } => Some(match super::backup::run(&config.storage, dir) {
+            Ok(report) => {
+                // A closed pipe (`backup | head`) is not an error worth a panic.
+                let _ = writeln!(std::io::stdout(), "{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("plexgate backup: {e}");
+                ExitCode::FAILURE
+            }
+        }),
         Command::Serve | Command::Demo { .. } => None,
+    }
+}
+
+/// `check-config`: the settings in effect with their origins, then whether the database
+/// directory can be created (a config that validates but cannot start is not valid).
+fn check_config(config: &Config, effective: &Effective) -> ExitCode {
+    let _ = writeln!(std::io::stdout(), "{effective}");
+    match crate::db::create_dir(&config.storage.database) {
+        Ok(()) => {
+            let _ = writeln!(std::io::stdout(), "# configuration is valid");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("config error: storage.database: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn on_runtime(work: impl Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(work),
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -2,8 +2,10 @@
 //! signal, drain. `main` hands the parsed command to [`command`], which calls [`run`]; tests call
 //! [`start`] and get a handle with the bound address.
 
+pub mod backup;
 pub mod command;
 pub mod demo;
+pub mod doctor;
 mod keys;
 pub mod purge;
 
@@ -213,6 +215,7 @@ pub async fn build_state_for(config: Config, demo_mode: bool) -> Result<AppState
         crate::plex::discover::Discover::new(upstream.clone(), &config.discover, identity.clone());
     Ok(AppState::new(Parts {
         tickets: TicketKeys::derive(&master, config.stream.ticket_key_id),
+        probe: crate::crypto::probe::ProbeKey::derive(&master),
         logins: LoginSessions::new(db.clone(), &master),
         caches,
         tmdb,

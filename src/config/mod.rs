@@ -9,6 +9,7 @@
 //! This file holds [`Config`] and the one place that names each key's default and allowed range;
 //! `sources` layers the raw values, `parse` types them, `sections` declares what callers see.
 
+mod explain;
 mod parse;
 mod sections;
 mod sources;
@@ -17,9 +18,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use explain::{Effective, Entry};
 use parse::{
     Reader, parse_account, parse_base_path, parse_cidr, parse_http_url, parse_image_host,
-    parse_log_filter, parse_origin, parse_path, parse_public_url, parse_secret_key,
+    parse_log_level, parse_origin, parse_path, parse_public_url, parse_secret_key,
 };
 pub use sections::{
     AuthConfig, CacheConfig, DemoConfig, DiscoverConfig, ImageConfig, LogConfig, LogFormat,
@@ -99,10 +101,12 @@ impl Config {
         );
         let key_file = r.get_opt("storage.key_file", parse_path);
         let key_file = key_file.unwrap_or_else(|| {
-            database
+            let beside = database
                 .parent()
                 .unwrap_or(Path::new("."))
-                .join("plexgate.key")
+                .join("plexgate.key");
+            r.show_default("storage.key_file", parse::Shown::shown(&beside));
+            beside
         });
         let secret_key = r.get_opt("storage.secret_key", parse_secret_key);
 
@@ -111,7 +115,10 @@ impl Config {
             "json" => Ok(LogFormat::Json),
             _ => Err("must be \"pretty\" or \"json\"".to_string()),
         });
-        let level = r.get("log.level", "info".to_string(), parse_log_filter);
+        let level = r.get("log.level", "info".to_string(), parse_log_level);
+        // Show the filter as normalised (`warning` → `warn`), since that is what is used.
+        r.shown
+            .insert("log.level".into(), toml::Value::String(level.clone()));
 
         let auth = AuthConfig {
             cookie_secure: r

@@ -1,12 +1,17 @@
 //! Typing raw values: the getters that turn a missing value into its default and a bad one into
 //! a problem line (secrets shown as "the value"), and the parsers for each kind of value.
+//!
+//! Each getter also records the value in effect (`shown`), so `check-config` prints what the
+//! server will use, defaults included, without a second list of defaults to drift.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
 
+use super::sections::LogFormat;
 use super::sources::{Origin, Problem, Raw, SECRET_KEYS};
 
 /// Typed reads over the layered values: a bad value is recorded and its default used, so one run
@@ -14,6 +19,49 @@ use super::sources::{Origin, Problem, Raw, SECRET_KEYS};
 pub(super) struct Reader {
     pub(super) values: BTreeMap<String, (Raw, Origin)>,
     pub(super) problems: Vec<Problem>,
+    /// The value in effect per key, as TOML; a key that is unset and has no default is absent.
+    pub(super) shown: BTreeMap<String, toml::Value>,
+}
+
+/// How a default prints in `check-config`.
+pub(super) trait Shown {
+    fn shown(&self) -> toml::Value;
+}
+
+impl Shown for String {
+    fn shown(&self) -> toml::Value {
+        toml::Value::String(self.clone())
+    }
+}
+
+impl Shown for PathBuf {
+    fn shown(&self) -> toml::Value {
+        toml::Value::String(self.display().to_string())
+    }
+}
+
+impl Shown for SocketAddr {
+    fn shown(&self) -> toml::Value {
+        toml::Value::String(self.to_string())
+    }
+}
+
+impl Shown for IpNet {
+    fn shown(&self) -> toml::Value {
+        toml::Value::String(self.to_string())
+    }
+}
+
+impl Shown for LogFormat {
+    fn shown(&self) -> toml::Value {
+        toml::Value::String(
+            match self {
+                LogFormat::Pretty => "pretty",
+                LogFormat::Json => "json",
+            }
+            .to_string(),
+        )
+    }
 }
 
 impl Reader {
@@ -51,13 +99,21 @@ impl Reader {
         }
     }
 
-    pub(super) fn get<T>(
+    pub(super) fn get<T: Shown>(
         &mut self,
         key: &str,
         default: T,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> T {
-        self.get_opt(key, parse).unwrap_or(default)
+        self.get_opt(key, parse).unwrap_or_else(|| {
+            self.show_default(key, default.shown());
+            default
+        })
+    }
+
+    /// Records `value` as what `key` is when nothing set it (a default derived from another key).
+    pub(super) fn show_default(&mut self, key: &str, value: toml::Value) {
+        self.shown.entry(key.to_string()).or_insert(value);
     }
 
     pub(super) fn get_opt<T>(
@@ -67,7 +123,14 @@ impl Reader {
     ) -> Option<T> {
         let (text, origin) = self.text(key)?;
         match parse(text.trim()) {
-            Ok(v) => Some(v),
+            Ok(v) => {
+                let shown = match self.values.get(key) {
+                    Some((Raw::Toml(v), _)) => v.clone(),
+                    _ => toml::Value::String(text.trim().to_string()),
+                };
+                self.shown.insert(key.to_string(), shown);
+                Some(v)
+            }
             Err(why) => {
                 self.problem(key, &origin, &format!("{text:?}"), why);
                 None
@@ -88,18 +151,28 @@ impl Reader {
     }
 
     pub(super) fn get_int(&mut self, key: &str, default: u64, min: u64, max: u64) -> u64 {
-        self.get(key, default, |s| match s.parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(format!("must be a whole number from {min} to {max}")),
-        })
+        let n = self
+            .get_opt(key, |s| match s.parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ => Err(format!("must be a whole number from {min} to {max}")),
+            })
+            .unwrap_or(default);
+        let shown = i64::try_from(n)
+            .map_or_else(|_| toml::Value::String(n.to_string()), toml::Value::Integer);
+        self.shown.insert(key.to_string(), shown);
+        n
     }
 
     pub(super) fn get_bool(&mut self, key: &str, default: bool) -> bool {
-        self.get(key, default, |s| match s {
-            "true" | "1" | "yes" | "on" => Ok(true),
-            "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err("must be true or false".to_string()),
-        })
+        let b = self
+            .get_opt(key, |s| match s {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err("must be true or false".to_string()),
+            })
+            .unwrap_or(default);
+        self.shown.insert(key.to_string(), toml::Value::Boolean(b));
+        b
     }
 
     pub(super) fn get_secs(&mut self, key: &str, default: u64, min: u64, max: u64) -> Duration {
@@ -107,7 +180,20 @@ impl Reader {
     }
 
     /// A list: a TOML array of strings, or comma-separated text from env/flags.
-    pub(super) fn get_list<T>(
+    pub(super) fn get_list<T: Shown>(
+        &mut self,
+        key: &str,
+        default: Vec<T>,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Vec<T> {
+        let list = self.list(key, default, parse);
+        let shown = list.iter().map(Shown::shown).collect();
+        self.shown
+            .insert(key.to_string(), toml::Value::Array(shown));
+        list
+    }
+
+    fn list<T>(
         &mut self,
         key: &str,
         default: Vec<T>,
@@ -269,25 +355,58 @@ pub(super) fn parse_image_host(s: &str) -> Result<String, String> {
     }
 }
 
-/// A plex.tv account as the operator names it: its numeric id or its username.
-/// A tracing filter (`info`, `plexgate=debug,warn`), with each directive trimmed and only ASCII
-/// accepted: tracing-subscriber 0.3.23 slices a directive by indices of its trimmed form and
-/// panics on a multi-byte character after leading spaces (found by the `config` fuzz target).
-pub(super) fn parse_log_filter(s: &str) -> Result<String, String> {
+/// The levels a log directive may name, quietest first.
+const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// `log.level`: an `EnvFilter` such as `info` or `plexgate=debug,info`, where every bare word
+/// must be a level. EnvFilter itself takes a bare word as a target name, so a typo like `inof`
+/// would silently log nothing; `warning` (what syslog and Python call it) means `warn`.
+/// Only ASCII, each directive trimmed: tracing-subscriber 0.3.23 slices a directive by indices of
+/// its trimmed form and panicked on a multi-byte character after a space (a `config` fuzz finding).
+pub(super) fn parse_log_level(s: &str) -> Result<String, String> {
     if !s.is_ascii() {
         return Err("is not a log filter such as info or plexgate=debug (ASCII only)".to_string());
     }
-    let filter = s
-        .split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .collect::<Vec<_>>()
-        .join(",");
+    let level = |word: &str| -> Result<String, String> {
+        let word = word.trim().to_ascii_lowercase();
+        let word = if word == "warning" {
+            "warn".to_string()
+        } else {
+            word
+        };
+        if LEVELS.contains(&word.as_str()) {
+            return Ok(word);
+        }
+        let hint = crate::config::sources::closest(&word, LEVELS.iter().copied())
+            .map(|c| format!("; did you mean `{c}`?"))
+            .unwrap_or_default();
+        Err(format!(
+            "names `{word}`, which is not a level (off, error, warn, info, debug, trace){hint} \
+             A target takes a level: plexgate=debug"
+        ))
+    };
+    let mut directives = Vec::new();
+    for directive in s.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        if directive.contains('[') {
+            // A span filter (`target[span{field}]=level`): EnvFilter judges it below.
+            directives.push(directive.to_string());
+            continue;
+        }
+        directives.push(match directive.rsplit_once('=') {
+            Some((target, lvl)) => format!("{}={}", target.trim(), level(lvl)?),
+            None => level(directive)?,
+        });
+    }
+    if directives.is_empty() {
+        return Err("is empty; use a level such as info".to_string());
+    }
+    let filter = directives.join(",");
     tracing_subscriber::EnvFilter::try_new(&filter)
-        .map(|_| filter.clone())
+        .map(|_| filter)
         .map_err(|e| format!("is not a log filter such as info or plexgate=debug ({e})"))
 }
 
+/// A plex.tv account as the operator names it: its numeric id or its username.
 pub(super) fn parse_account(s: &str) -> Result<String, String> {
     let s = s.trim();
     if s.is_empty() || s.len() > 128 || s.chars().any(char::is_control) {
@@ -304,13 +423,14 @@ mod tests {
     #[test]
     fn log_filter_rules() {
         assert_eq!(
-            parse_log_filter(" info , plexgate=debug ").unwrap(),
+            parse_log_level(" info , plexgate=debug ").unwrap(),
             "info,plexgate=debug"
         );
         // The fuzz finding: leading spaces then a multi-byte character panicked inside
         // tracing-subscriber before it was refused.
-        assert!(parse_log_filter(" :\u{fffd}]o=info").is_err());
-        assert!(parse_log_filter("plexgate=loud").is_err());
+        assert!(parse_log_level(" :\u{fffd}]o=info").is_err());
+        assert!(parse_log_level(" x[\u{fffd}]=info").is_err());
+        assert!(parse_log_level("plexgate=loud").is_err());
     }
 
     #[test]
@@ -320,6 +440,19 @@ mod tests {
         assert!(parse_base_path("plexgate").is_err());
         assert!(parse_base_path("/a/../b").is_err());
         assert!(parse_base_path("/a b").is_err());
+    }
+
+    #[test]
+    fn log_level_rules() {
+        assert_eq!(parse_log_level("warning").unwrap(), "warn");
+        assert_eq!(
+            parse_log_level("plexgate=Debug, warning").unwrap(),
+            "plexgate=debug,warn"
+        );
+        let err = parse_log_level("inof").unwrap_err();
+        assert!(err.contains("did you mean `info`?"), "{err}");
+        assert!(parse_log_level("plexgate=loud").is_err());
+        assert!(parse_log_level("").is_err());
     }
 
     #[test]

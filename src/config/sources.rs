@@ -1,12 +1,14 @@
-//! The layers before typing: TOML text, `PLEXGATE_*` variables, flags. A later layer replaces an
-//! earlier one key by key; an unknown or replaced key becomes a problem here, before any typing, so
-//! a typo never falls back to a default.
+//! The layers before typing: TOML text, `PLEXGATE_*` variables (and `*_FILE` for secrets, as
+//! Docker and Kubernetes mount them), flags. A later layer replaces an earlier one key by key; an
+//! unknown or replaced key or variable becomes a problem here, before any typing, naming the
+//! closest known one, so a typo never falls back to a default.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::Config;
+use super::explain::Effective;
 use super::parse::Reader;
 
 /// Where a value came from, for problem lines.
@@ -185,10 +187,16 @@ impl Sources {
         };
         for (section, value) in table {
             let toml::Value::Table(inner) = value else {
+                // `listen = …` above every section: point at the section it belongs in.
+                let hint = KEYS
+                    .iter()
+                    .find(|k| k.split_once('.').is_some_and(|(_, name)| name == section))
+                    .map(|k| format!("; did you mean `{k}`?"))
+                    .unwrap_or_default();
                 self.problems.push(Problem {
                     key: shown_key(&section),
                     message: format!(
-                        "unknown key (in file {}); expected a [section]",
+                        "unknown key (in file {}); expected a [section]{hint}",
                         path.display()
                     ),
                 });
@@ -205,8 +213,11 @@ impl Sources {
                         key,
                     });
                 } else {
+                    let hint = closest(&key, KEYS.iter().copied())
+                        .map(|near| format!("; did you mean `{near}`?"))
+                        .unwrap_or_default();
                     self.problems.push(Problem {
-                        message: format!("unknown key (in file {})", path.display()),
+                        message: format!("unknown key (in file {}){hint}", path.display()),
                         key,
                     });
                 }
@@ -215,14 +226,39 @@ impl Sources {
     }
 
     /// Layers `PLEXGATE_*` variables read through `lookup` (the real environment in `main`, a map
-    /// in tests, so tests never touch the process environment).
+    /// in tests, so tests never touch the process environment). A secret may instead come from
+    /// the file named by its `*_FILE` variable; setting both is a problem, not a precedence rule.
     pub fn env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
         for key in KEYS {
             let name = env_name(key);
-            if let Some(value) = lookup(&name) {
-                self.values
-                    .insert((*key).to_string(), (Raw::Text(value), Origin::Env(name)));
-            }
+            let direct = lookup(&name);
+            let file_var = format!("{name}_FILE");
+            let from_file = SECRET_KEYS
+                .contains(key)
+                .then(|| lookup(&file_var))
+                .flatten();
+            let value = match (direct, from_file) {
+                (Some(_), Some(_)) => {
+                    self.problems.push(Problem {
+                        key: (*key).to_string(),
+                        message: format!("both {name} and {file_var} are set; set only one"),
+                    });
+                    continue;
+                }
+                (Some(value), None) => (Raw::Text(value), Origin::Env(name)),
+                (None, Some(path)) => match read_secret_file(Path::new(&path)) {
+                    Ok(value) => (Raw::Text(value), Origin::Env(file_var)),
+                    Err(why) => {
+                        self.problems.push(Problem {
+                            key: (*key).to_string(),
+                            message: format!("{file_var} names {path:?}, which {why}"),
+                        });
+                        continue;
+                    }
+                },
+                (None, None) => continue,
+            };
+            self.values.insert((*key).to_string(), value);
         }
         for key in REPLACED_KEYS {
             let name = env_name(key);
@@ -234,6 +270,26 @@ impl Sources {
                     message: hint.to_string(),
                 });
             }
+        }
+        self
+    }
+
+    /// Refuses every `PLEXGATE_*` name in `names` (the environment's variable names) that is no
+    /// key's variable, naming the closest one: a misspelt variable must not leave its key at
+    /// the default unnoticed.
+    pub fn env_names(mut self, names: impl IntoIterator<Item = String>) -> Self {
+        let known = known_env_names();
+        for name in names {
+            if !name.starts_with("PLEXGATE_") || known.contains(&name) {
+                continue;
+            }
+            let hint = nearest(&name, known.iter().map(String::as_str))
+                .map(|(near, _)| format!("; did you mean {near}?"))
+                .unwrap_or_default();
+            self.problems.push(Problem {
+                key: name,
+                message: format!("unknown environment variable{hint}"),
+            });
         }
         self
     }
@@ -252,13 +308,20 @@ impl Sources {
 
     /// Types and validates every key; all problems are returned together.
     pub fn build(self) -> Result<Config, ConfigError> {
+        self.build_explained().map(|(config, _)| config)
+    }
+
+    /// Like [`Sources::build`], also returning each key's value in effect and its origin (what
+    /// `check-config` prints).
+    pub fn build_explained(self) -> Result<(Config, Effective), ConfigError> {
         let mut r = Reader {
             values: self.values,
             problems: self.problems,
+            shown: BTreeMap::new(),
         };
         let config = Config::read(&mut r);
         if r.problems.is_empty() {
-            Ok(config)
+            Ok((config, Effective::new(&r.values, r.shown)))
         } else {
             r.problems.sort_by(|a, b| a.key.cmp(&b.key));
             Err(ConfigError {
@@ -266,6 +329,65 @@ impl Sources {
             })
         }
     }
+}
+
+/// Every variable name [`Sources::env`] reads, plus `PLEXGATE_CONFIG` (the file, read by clap)
+/// and the replaced keys' names (refused with their own hint).
+fn known_env_names() -> Vec<String> {
+    let mut names: Vec<String> = KEYS.iter().map(|k| env_name(k)).collect();
+    names.extend(SECRET_KEYS.iter().map(|k| format!("{}_FILE", env_name(k))));
+    names.extend(REPLACED_KEYS.iter().map(|k| env_name(k)));
+    names.push("PLEXGATE_CONFIG".to_string());
+    names
+}
+
+/// The candidate nearest to `word` by edit distance, with that distance (ties: the first).
+pub(super) fn nearest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<(&'a str, usize)> {
+    candidates
+        .into_iter()
+        .map(|c| (c, strsim::levenshtein(word, c)))
+        .min_by_key(|(_, d)| *d)
+}
+
+/// The nearest candidate when it is near enough to be the likely intent (a third of the word's
+/// length, at least 2 edits); otherwise a suggestion would only confuse.
+pub(super) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    nearest(word, candidates)
+        .filter(|(_, d)| *d <= (word.chars().count() / 3).max(2))
+        .map(|(c, _)| c)
+}
+
+/// The largest secret file read: secrets are one line; anything bigger is the wrong file.
+const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// A Docker/Kubernetes secret file's text with one trailing newline removed (the one `echo`
+/// and editors add). The error says why in words and never includes the contents.
+fn read_secret_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    if bytes.len() as u64 > MAX_SECRET_FILE {
+        return Err(format!(
+            "is over {MAX_SECRET_FILE} bytes; a secret is one line"
+        ));
+    }
+    let mut text = String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_string())?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
 }
 
 /// Keys earlier versions accepted and this one refuses with a hint.

@@ -13,6 +13,7 @@
 mod error;
 mod key;
 pub mod keyfile;
+pub mod probe;
 mod secretbox;
 
 pub use error::CryptoError;

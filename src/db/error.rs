@@ -16,6 +16,26 @@ pub enum DbError {
         /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// The database directory refused us (permissions or a read-only mount): the message names
+    /// the owner, our uid and both fixes.
+    #[error(
+        "cannot create {}: {source}. {} is owned by uid {} and plexgate runs as uid {}: give \
+         plexgate the directory (`chown -R {3} {1}` on the host) or run plexgate as its owner \
+         (compose: `user: \"{2}\"`; docker run: `--user {2}`)",
+        path.display(), dir.display(), show_uid(*owner), show_uid(*uid)
+    )]
+    NotWritable {
+        /// The file or directory we tried to create.
+        path: PathBuf,
+        /// The existing directory that refused it.
+        dir: PathBuf,
+        /// That directory's owner, when it could be read.
+        owner: Option<u32>,
+        /// The uid plexgate runs as, when it could be read.
+        uid: Option<u32>,
+        /// What the OS said.
+        source: std::io::Error,
+    },
     /// The database file could not be opened or configured.
     #[error("cannot open database {}: {source}", path.display())]
     Open {
@@ -116,4 +136,8 @@ pub enum DbError {
         /// Fingerprint stored in the database.
         expected: String,
     },
+}
+
+fn show_uid(uid: Option<u32>) -> String {
+    uid.map_or_else(|| "?".to_string(), |u| u.to_string())
 }

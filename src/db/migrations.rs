@@ -4,6 +4,10 @@
 //! Never touches a database whose schema is newer than this build: it is refused before any
 //! write (including the switch to WAL), so an accidental downgrade cannot corrupt it. Migration
 //! files must be append-only; changing an applied file does nothing on existing databases.
+//!
+//! Before upgrading an existing database, a copy is kept beside it with the version it had in
+//! its name (`plexgate.sqlite.schema-v2.bak`), so a bad upgrade is undone by putting it back
+//! and running the previous plexgate.
 
 use std::path::Path;
 
@@ -58,6 +62,16 @@ pub(crate) fn refuse_newer(conn: &Connection, path: &Path) -> Result<i64, DbErro
 /// Applies every migration above the current `user_version`, all or nothing. Returns how many
 /// were applied.
 pub(crate) fn run(conn: &mut Connection, path: &Path) -> Result<usize, DbError> {
+    let before = refuse_newer(conn, path)?;
+    if before > 0 && before < SCHEMA_VERSION {
+        let copy = pre_migration_copy(path, before);
+        super::backup::copy(conn, &copy)?;
+        tracing::info!(
+            copy = %copy.display(),
+            version = before,
+            "kept a copy of the database before migrating it"
+        );
+    }
     // IMMEDIATE takes the write lock up front, so two processes opening the same fresh file
     // cannot both decide to apply migration 1.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -81,6 +95,13 @@ pub(crate) fn run(conn: &mut Connection, path: &Path) -> Result<usize, DbError> 
     }
     tx.commit()?;
     Ok(applied)
+}
+
+/// Where the copy taken before migrating from `version` goes: beside the database.
+pub fn pre_migration_copy(path: &Path, version: i64) -> std::path::PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".schema-v{version}.bak"));
+    path.with_file_name(name)
 }
 
 #[cfg(test)]
@@ -143,6 +164,42 @@ mod tests {
 
         // A second run is a no-op.
         assert_eq!(run(&mut conn, path).expect("re-run"), 0);
+    }
+
+    #[test]
+    fn an_upgrade_keeps_a_private_copy_of_the_old_schema_first() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("plexgate.sqlite");
+        let mut conn = Connection::open(&path).expect("open");
+        conn.execute_batch(MIGRATIONS[0].sql).expect("migration 1");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version 1");
+        conn.execute(
+            "INSERT INTO users (id, plex_id, username, plex_token, created_at, updated_at)
+                 VALUES (1, 42, 'kept', x'01', 0, 0)",
+            [],
+        )
+        .expect("row");
+        run(&mut conn, &path).expect("migrate");
+
+        let copy_path = pre_migration_copy(&path, 1);
+        assert!(copy_path.ends_with("plexgate.sqlite.schema-v1.bak"));
+        let mode = std::fs::metadata(&copy_path)
+            .expect("copy exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let copy = Connection::open(&copy_path).expect("open copy");
+        assert_eq!(schema_version(&copy).expect("version"), 1);
+        let name: String = copy
+            .query_row("SELECT username FROM users", [], |r| r.get(0))
+            .expect("row in copy");
+        assert_eq!(name, "kept");
+        // Up to date: no further copy.
+        std::fs::remove_file(&copy_path).expect("remove");
+        run(&mut conn, &path).expect("re-run");
+        assert!(!pre_migration_copy(&path, 2).exists());
     }
 
     #[test]

@@ -11,8 +11,10 @@
 //! unsealed, return one in a struct (tokens come out only through the dedicated `*_token`
 //! functions, as `String`, for the Plex client), or put one in an error or log line.
 
+pub mod backup;
 mod error;
 mod handle;
+pub mod inspect;
 pub mod keycheck;
 pub mod meta;
 mod migrations;
@@ -28,6 +30,7 @@ pub mod users;
 pub use error::DbError;
 pub use handle::Db;
 pub use migrations::SCHEMA_VERSION;
+pub use open::create_dir;
 
 use rusqlite::Connection;
 

@@ -26,20 +26,24 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Creates the directory and an empty 0600 file if missing: the database holds e-mail addresses
-/// and sealed tokens, and SQLite would create it world-readable. SQLite gives the `-wal` and
-/// `-shm` files the same mode as the database file.
-fn create_private_file(path: &Path) -> Result<(), DbError> {
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+/// Creates the database's directory (0700) if missing; `check-config` and `doctor` call it too,
+/// so they fail the way start-up would.
+pub fn create_dir(database: &Path) -> Result<(), DbError> {
+    if let Some(dir) = database.parent().filter(|p| !p.as_os_str().is_empty()) {
         DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|source| DbError::Create {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            .map_err(|source| create_error(dir, source))?;
     }
+    Ok(())
+}
+
+/// Creates the directory and an empty 0600 file if missing: the database holds e-mail addresses
+/// and sealed tokens, and SQLite would create it world-readable. SQLite gives the `-wal` and
+/// `-shm` files the same mode as the database file.
+fn create_private_file(path: &Path) -> Result<(), DbError> {
+    create_dir(path)?;
     match OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -48,10 +52,37 @@ fn create_private_file(path: &Path) -> Result<(), DbError> {
     {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(DbError::Create {
+        Err(e) => Err(create_error(path, e)),
+    }
+}
+
+/// A refused create names who owns the place and who we run as: the usual cause is a
+/// bind-mounted `/data` owned by the host user while the container runs as another uid.
+fn create_error(path: &Path, source: std::io::Error) -> DbError {
+    use std::os::unix::fs::MetadataExt;
+    let denied = matches!(
+        source.kind(),
+        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem
+    );
+    if !denied {
+        return DbError::Create {
             path: path.to_path_buf(),
-            source: e,
-        }),
+            source,
+        };
+    }
+    // The nearest existing ancestor is the directory that refused us.
+    let (dir, owner) = path
+        .ancestors()
+        .skip(1)
+        .find_map(|a| std::fs::metadata(a).ok().map(|m| (a, m.uid())))
+        .map_or((Path::new("."), None), |(a, uid)| (a, Some(uid)));
+    DbError::NotWritable {
+        path: path.to_path_buf(),
+        dir: dir.to_path_buf(),
+        owner,
+        // /proc/self belongs to the process's effective uid; no unsafe geteuid() needed.
+        uid: std::fs::metadata("/proc/self").ok().map(|m| m.uid()),
+        source,
     }
 }
 

@@ -277,3 +277,188 @@ fn odd_toml_keys_are_named_quoted_on_one_line() {
         assert!(!p.key.contains('\n') && !p.message.contains('\n'), "{p:?}");
     }
 }
+
+#[test]
+fn an_unknown_variable_names_the_closest_known_one() {
+    let err = Sources::new()
+        .env_names(vec![
+            "PLEXGATE_SERVR_LISTEN".to_string(),
+            "PLEXGATE_CONFIG".to_string(),
+            "PLEXGATE_STORAGE_SECRET_KEY_FILE".to_string(),
+            "HOME".to_string(),
+        ])
+        .build()
+        .unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    assert_eq!(
+        err.to_string(),
+        "config error: PLEXGATE_SERVR_LISTEN: unknown environment variable; did you mean \
+         PLEXGATE_SERVER_LISTEN?"
+    );
+}
+
+#[test]
+fn an_unknown_toml_key_gets_did_you_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "typo.toml",
+        "listen = \"127.0.0.1:1\"\n[sever]\nlisten = \"x\"\n[tmdb]\ndefault_kye = \"k\"\n",
+    );
+    let err = Sources::new().file(&file).build().unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("sever.listen: unknown key (in file")
+            && text.contains("did you mean `server.listen`?"),
+        "{text}"
+    );
+    assert!(text.contains("did you mean `tmdb.default_key`?"), "{text}");
+    assert!(
+        text.contains("listen: unknown key")
+            && text.contains("expected a [section]; did you mean `server.listen`?"),
+        "{text}"
+    );
+}
+
+#[test]
+fn log_level_is_a_filter_and_warning_means_warn() {
+    let c = Sources::new()
+        .env(env_of(&[("log.level", "warning")]))
+        .build()
+        .unwrap();
+    assert_eq!(c.log.level, "warn");
+    let c = Sources::new()
+        .env(env_of(&[("log.level", "plexgate=debug,WARNING")]))
+        .build()
+        .unwrap();
+    assert_eq!(c.log.level, "plexgate=debug,warn");
+    for bad in ["inof", "plexgate=loud", "info,"] {
+        let result = Sources::new().env(env_of(&[("log.level", bad)])).build();
+        if bad == "info," {
+            assert!(result.is_ok(), "a trailing comma is harmless");
+            continue;
+        }
+        let err = result.unwrap_err();
+        assert_eq!(err.problems[0].key, "log.level", "{err}");
+    }
+    let err = Sources::new()
+        .env(env_of(&[("log.level", "inof")]))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("did you mean `info`?"), "{err}");
+}
+
+#[test]
+fn secrets_come_from_files_named_by_file_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let key_file = write(dir.path(), "secret_key", &format!("{key}\n"));
+    let tmdb_file = write(dir.path(), "tmdb", "tmdb-key-with-crlf\r\n");
+    let vars: HashMap<String, String> = [
+        (
+            "PLEXGATE_STORAGE_SECRET_KEY_FILE",
+            key_file.display().to_string(),
+        ),
+        (
+            "PLEXGATE_TMDB_DEFAULT_KEY_FILE",
+            tmdb_file.display().to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let (c, effective) = Sources::new()
+        .env(|n| vars.get(n).cloned())
+        .build_explained()
+        .unwrap();
+    assert_eq!(c.storage.secret_key.as_deref(), Some(key));
+    assert_eq!(c.tmdb.default_key.as_deref(), Some("tmdb-key-with-crlf"));
+    let entry = effective.get("storage.secret_key").unwrap();
+    assert_eq!(
+        entry.origin,
+        plexgate::config::Origin::Env("PLEXGATE_STORAGE_SECRET_KEY_FILE".into())
+    );
+    assert!(!effective.to_string().contains(key));
+
+    // Unreadable: named by its variable, never its contents; both set: refused.
+    let missing = dir.path().join("nope");
+    let err = Sources::new()
+        .env(|n| match n {
+            "PLEXGATE_TRAKT_CLIENT_SECRET_FILE" => Some(missing.display().to_string()),
+            "PLEXGATE_METRICS_BEARER" => Some("0123456789abcdef".into()),
+            "PLEXGATE_METRICS_BEARER_FILE" => Some(key_file.display().to_string()),
+            _ => None,
+        })
+        .build()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("trakt.client_secret: PLEXGATE_TRAKT_CLIENT_SECRET_FILE names")
+            && text.contains("cannot be read"),
+        "{text}"
+    );
+    assert!(
+        text.contains("both PLEXGATE_METRICS_BEARER and PLEXGATE_METRICS_BEARER_FILE are set"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(key) && !text.contains("0123456789abcdef"),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_config_prints_toml_with_origins_and_refuses_an_uncreatable_database_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "c.toml",
+        "[server]\nbase_path = \"/pg\"\n[tmdb]\ndefault_key = \"tmdb-secret-value\"\n",
+    );
+    let run = |db: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_plexgate"))
+            .arg("--config")
+            .arg(&file)
+            .args(["--listen", "127.0.0.1:4555", "check-config"])
+            .env("PLEXGATE_STORAGE_DATABASE", db)
+            .env_remove("PLEXGATE_SERVER_LISTEN")
+            .output()
+            .unwrap()
+    };
+    let out = run(&dir.path().join("data/plexgate.sqlite"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let shown = file.display();
+    for line in [
+        "listen = \"127.0.0.1:4555\"  # flag --listen".to_string(),
+        format!("base_path = \"/pg\"  # file {shown}"),
+        "default_key = \"<set>\"".to_string(),
+        "request_timeout_secs = 30  # default".to_string(),
+        "# public_url is unset  # default".to_string(),
+        "[storage]".to_string(),
+    ] {
+        assert!(stdout.contains(&line), "missing {line:?} in\n{stdout}");
+    }
+    assert!(
+        stdout.contains("# env PLEXGATE_STORAGE_DATABASE"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("tmdb-secret-value"), "{stdout}");
+    // The printed part parses as TOML with the real key names.
+    let table: toml::Table = stdout.parse().expect("check-config prints TOML");
+    assert_eq!(table["server"]["base_path"].as_str(), Some("/pg"));
+    assert!(
+        dir.path().join("data").is_dir(),
+        "the directory was created"
+    );
+
+    // A database "directory" that is a file cannot be created: exit 2, naming the key.
+    let blocker = write(dir.path(), "not-a-dir", "");
+    let out = run(&blocker.join("plexgate.sqlite"));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("config error: storage.database: cannot create"),
+        "{stderr}"
+    );
+}

@@ -9,13 +9,16 @@ mod support;
 
 mod app;
 mod auth;
+mod backup;
 mod browser;
 mod cache_admin;
 mod config;
 mod connections;
 mod crypto;
+mod data_dir;
 mod demo_plex;
 mod discover;
+mod doctor;
 mod e2e_ffprobe;
 mod facade_edges;
 mod hostile_manifests;
