@@ -133,6 +133,7 @@ impl SessionKeeper {
             transcodes: Vec::new(),
         }));
         let kind = new.kind;
+        let (protocol, mode) = (new.protocol.clone(), new.mode.clone());
         self.inner
             .deps
             .db
@@ -140,6 +141,16 @@ impl SessionKeeper {
             .await?;
         if kind == Kind::Playback {
             self.inner.deps.metrics.session_started();
+            // One line per playback instead of one per segment (those are DEBUG).
+            tracing::info!(
+                target: "plexgate::playback",
+                session = %live.id,
+                user_id = live.user_id,
+                rating_key = live.rating_key.as_deref().unwrap_or("-"),
+                protocol = protocol.as_deref().unwrap_or("-"),
+                mode = mode.as_deref().unwrap_or("-"),
+                "playback session started"
+            );
         }
         lock(&self.inner.live).insert(live.id.clone(), live.clone());
         Ok(live)
@@ -236,14 +247,17 @@ impl SessionKeeper {
         if let Some(live) = live {
             // One event per session end, for operators: what played, for whom, how much.
             tracing::info!(
+                target: "plexgate::playback",
                 session = %live.id,
                 user_id = live.user_id,
-                kind = ?live.kind,
+                kind = live.kind.as_str(),
                 rating_key = row.as_ref().and_then(|r| r.rating_key.as_deref()).unwrap_or("-"),
+                protocol = row.as_ref().and_then(|r| r.protocol.as_deref()).unwrap_or("-"),
                 bytes = row.as_ref().map_or(0, |r| r.bytes_sent),
-                seconds = row.as_ref().map_or(0, |r| unix_now() - r.started_at),
+                duration_secs = row.as_ref().map_or(0, |r| unix_now() - r.started_at),
                 reason,
-                "ticket session ended"
+                "{} session ended",
+                live.kind.as_str()
             );
             for transcode in live.transcodes() {
                 self.stop_transcode(&live, &transcode.session).await;

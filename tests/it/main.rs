@@ -21,6 +21,7 @@ mod facade_edges;
 mod hostile_manifests;
 mod image_limits;
 mod images;
+mod logs;
 mod manifest_rewrite;
 mod playback_life;
 mod plex_routes;

@@ -13,7 +13,7 @@ use url::Url;
 
 use crate::api::state::AppState;
 use crate::http::json::read_body;
-use crate::http::{ApiError, Body, PathParams};
+use crate::http::{ApiError, Body, MediaTransfer, PathParams};
 use crate::plex::ServerAccess;
 use crate::plex::identity_headers::BROWSER_PARAMS_KEPT;
 use crate::stream::manifest::{self, LeakGuard, ManifestKind, UriMapper};
@@ -153,8 +153,23 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
             let guard = leak_guard(&state, &access, claims.user_id).await?;
             Ok(proxy.manifest(resp, kind, &mapper, &guard).await?)
         }
-        _ => Ok(proxy.stream(resp, Some(live))),
+        _ => {
+            let mut resp = proxy.stream(resp, Some(live));
+            if is_media(&claims.scope, &path) {
+                resp.extensions_mut().insert(MediaTransfer);
+            }
+            Ok(resp)
+        }
     }
+}
+
+/// A segment or part of a playing stream: many per minute while something plays, so its access
+/// line is DEBUG unless it fails (the session's start and end lines say what played).
+fn is_media(scope: &Scope, path: &CanonicalPath) -> bool {
+    let p = path.as_str();
+    matches!(scope, Scope::Playback { .. })
+        || p.starts_with("/video/:/transcode/universal/session/")
+        || p.starts_with("/library/parts/")
 }
 
 /// What a manifest for `user_id` must not show the browser: the server token this request used
