@@ -31,6 +31,7 @@ use super::cors::CorsPolicy;
 use super::error::{ApiError, ErrorCode};
 use super::router::{MatchedRoute, Router};
 use crate::body::{Body, BoxError};
+use crate::metrics::Metrics;
 
 /// Transport settings (from `[server]` in the config).
 #[derive(Debug, Clone)]
@@ -54,6 +55,8 @@ pub struct ServeOptions {
     pub trusted_proxies: TrustedProxies,
     /// CORS origins and the CSRF check.
     pub cors: CorsPolicy,
+    /// Where each answered request is counted (by route pattern and status).
+    pub metrics: Arc<Metrics>,
 }
 
 /// How shutdown went.
@@ -80,6 +83,7 @@ where
         trusted: options.trusted_proxies.clone(),
         cors: options.cors.clone(),
         max_body_bytes: options.max_body_bytes,
+        metrics: options.metrics.clone(),
     });
 
     // Built once: the concurrency limit's semaphore is shared by every clone.
@@ -222,6 +226,7 @@ struct Front {
     trusted: TrustedProxies,
     cors: CorsPolicy,
     max_body_bytes: usize,
+    metrics: Arc<Metrics>,
 }
 
 impl Front {
@@ -264,11 +269,14 @@ impl Front {
             }
         };
 
-        let route = resp
-            .extensions()
-            .get::<MatchedRoute>()
-            .map(|r| r.0)
-            .unwrap_or("-");
+        let route = resp.extensions().get::<MatchedRoute>().map(|r| r.0);
+        // A pattern, never the raw path: a path may carry a ticket or an id without bound.
+        self.metrics.request(
+            route.unwrap_or("unmatched"),
+            resp.status().as_u16(),
+            started.elapsed(),
+        );
+        let route = route.unwrap_or("-");
         let headers = resp.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             headers.insert("x-request-id", v);

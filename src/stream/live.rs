@@ -199,13 +199,10 @@ impl LiveSession {
                 if self.kind == Kind::Facade {
                     // The player started this one itself: its playback session's start line
                     // (a playback ticket's is written by the keeper when it registers).
-                    tracing::info!(
-                        target: "plexgate::playback",
-                        session = %self.id,
-                        user_id = self.user_id,
-                        rating_key = rating_key.as_deref().unwrap_or("-"),
-                        transcode = plex_session,
-                        "playback started through the facade"
+                    super::journal::facade_playback_started(
+                        self,
+                        rating_key.as_deref(),
+                        plex_session,
                     );
                 }
                 t.push(Transcode {

@@ -23,6 +23,7 @@ mod image_limits;
 mod images;
 mod logs;
 mod manifest_rewrite;
+mod metrics;
 mod playback_life;
 mod plex_routes;
 mod process;

@@ -43,7 +43,7 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
             v
         }
         Err(e) => {
-            metrics.ticket(&e.code()["ticket_".len()..]);
+            metrics.ticket(e.code().trim_start_matches("ticket_"));
             return Err(e.into());
         }
     };
