@@ -131,6 +131,35 @@ async fn a_scrape_after_traffic_has_requests_latency_sessions_upstreams_and_the_
     if let Some(found) = canary.find(m.as_bytes()) {
         panic!("LEAK in /metrics: {found}");
     }
+    assert_dashboard_reads_only_exported_series(&m);
+}
+
+/// Every series `deploy/grafana-dashboard.json` queries is in a real scrape, so a renamed metric
+/// cannot leave an empty panel behind.
+fn assert_dashboard_reads_only_exported_series(scrape: &str) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/grafana-dashboard.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut names = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            names.extend(
+                expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .filter(|w| w.starts_with("plexgate_") || w.starts_with("process_"))
+                    .map(str::to_string),
+            );
+        }
+    }
+    assert!(names.len() >= 10, "{names:?}");
+    for name in names {
+        assert!(
+            scrape
+                .lines()
+                .any(|l| l.starts_with(&name) && l[name.len()..].starts_with(['{', ' '])),
+            "the dashboard reads {name}, which /metrics does not export"
+        );
+    }
 }
 
 #[tokio::test]
