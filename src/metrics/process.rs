@@ -20,34 +20,42 @@ pub(super) struct Process;
 impl Collector for Process {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         if let Some(cpu) = cpu_seconds() {
-            let c = ConstCounter::new(cpu);
-            c.encode(encoder.encode_descriptor(
+            let help = "User and system CPU time spent, seconds";
+            put(
+                &mut encoder,
                 "process_cpu_seconds",
-                "User and system CPU time spent, seconds",
-                None,
-                c.metric_type(),
-            )?)?;
+                help,
+                &ConstCounter::new(cpu),
+            )?;
         }
         if let Some(rss) = resident_bytes() {
-            let g = ConstGauge::new(rss);
-            g.encode(encoder.encode_descriptor(
+            let help = "Resident memory size, bytes";
+            put(
+                &mut encoder,
                 "process_resident_memory_bytes",
-                "Resident memory size, bytes",
-                None,
-                g.metric_type(),
-            )?)?;
+                help,
+                &ConstGauge::new(rss),
+            )?;
         }
         if let Some(fds) = open_fds() {
-            let g = ConstGauge::new(fds);
-            g.encode(encoder.encode_descriptor(
+            put(
+                &mut encoder,
                 "process_open_fds",
                 "Open file descriptors",
-                None,
-                g.metric_type(),
-            )?)?;
+                &ConstGauge::new(fds),
+            )?;
         }
         Ok(())
     }
+}
+
+fn put(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    metric: &impl EncodeMetric,
+) -> Result<(), std::fmt::Error> {
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
 }
 
 /// utime + stime from `/proc/self/stat` (fields 14 and 15; counted after the `)` that closes
