@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
+use tracing::Instrument;
 use url::Url;
 
 use crate::api::state::AppState;
@@ -332,11 +333,15 @@ fn track_timeline(
     if query_param(query, "state").as_deref() == Some("stopped") {
         let keeper = state.keeper().clone();
         // Off the request path: the player's report must not wait for Plex's stop calls.
-        tokio::spawn(async move {
-            if let Err(e) = keeper.stop_item(&login, &rk, "stopped").await {
-                tracing::warn!(error = %e, "could not record the end of a playback");
+        // Still in its span, so the session end lines name the request that ended it.
+        tokio::spawn(
+            async move {
+                if let Err(e) = keeper.stop_item(&login, &rk, "stopped").await {
+                    tracing::warn!(error = %e, "could not record the end of a playback");
+                }
             }
-        });
+            .in_current_span(),
+        );
     } else {
         state.keeper().item_life(&login, &rk);
     }
