@@ -18,22 +18,7 @@ BIN=$TARGET/release/plexgate
 
 command -v wrk >/dev/null || { echo "log_cost.sh: wrk is missing (apt-get install -y wrk)" >&2; exit 1; }
 cargo build --release
-WORK=$(mktemp -d)
-PID=
-cleanup() {
-    if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then kill -KILL "$PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    local p
-    for _ in $(seq 50); do
-        p=$((20000 + RANDOM % 20000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-    done
-    echo "log_cost.sh: no free port found" >&2; exit 1
-}
+. benches/common.sh
 
 # rps LEVEL: starts plexgate demo at LEVEL, loads /health, prints requests/s, stops it.
 rps() {
