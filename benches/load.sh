@@ -28,22 +28,7 @@ build_end=$(date +%s.%N)
 printf 'build: %.1f s (incremental from whatever target/release held)\n' "$(echo "$build_end - $build_start" | bc)"
 printf 'binary: %s bytes (%.1f MiB, not stripped)\n' "$(stat -c %s "$BIN")" "$(echo "$(stat -c %s "$BIN") / 1048576" | bc -l)"
 
-WORK=$(mktemp -d)
-PID=
-cleanup() {
-    if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then kill -KILL "$PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    local p
-    for _ in $(seq 50); do
-        p=$((20000 + RANDOM % 20000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-    done
-    echo "load.sh: no free port found" >&2; exit 1
-}
+. benches/common.sh
 
 rss_kib() { ps -o rss= -p "$1" | tr -d ' '; }
 

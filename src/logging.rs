@@ -1,4 +1,6 @@
-//! Logging: `tracing` to stderr as pretty or JSON lines, behind a redaction pass.
+//! Logging: `tracing` to stderr as pretty or JSON lines, behind a redaction pass, through a
+//! non-blocking writer. Every line inside a request carries its `request_id` (the `request`
+//! span opened by `http::server`).
 //!
 //! Callers must never put a token in a field; this module is the second line of defence for
 //! when one slips anyway (a formatted upstream URL, a debug print of a header map, a panic
@@ -18,10 +20,22 @@ use crate::config::{LogConfig, LogFormat};
 /// What replaces a secret in a log line.
 pub const MASK: &str = "[redacted]";
 
+/// Flushes the lines still queued for stderr when dropped: hold it until the process exits.
+pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
+
 /// Installs the global subscriber writing redacted lines to stderr, and a panic hook that logs
 /// panics through it. Returns an error if a subscriber is already installed.
-pub fn init(config: &LogConfig) -> Result<(), String> {
-    init_with_writer(config, io::stderr)
+///
+/// Lines are handed to a writer thread (`tracing-appender`), so a request never waits for
+/// stderr (a slow terminal or a full pipe to journald). The queue is not lossy: when it is full
+/// (128k lines behind) requests wait rather than losing the lines that explain a failure.
+pub fn init(config: &LogConfig) -> Result<LogGuard, String> {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("plexgate-log")
+        .finish(io::stderr());
+    init_with_writer(config, writer)?;
+    Ok(guard)
 }
 
 /// Like [`init`], with a custom writer (tests capture output this way).
@@ -37,10 +51,12 @@ where
         .with_target(true);
     let result = match config.format {
         LogFormat::Pretty => builder.with_ansi(false).try_init(),
+        // The current span is the request (`span.request_id`) for every line inside one.
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            .with_current_span(true)
+            .with_span_list(false)
             .try_init(),
     };
     result.map_err(|e| e.to_string())?;

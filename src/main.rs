@@ -20,9 +20,13 @@ fn main() -> ExitCode {
     if let Some(code) = command::run_without_logging(&command, &config, &effective) {
         return code;
     }
-    if let Err(e) = plexgate::logging::init(&config.log) {
-        eprintln!("cannot start logging: {e}");
-        return ExitCode::FAILURE;
-    }
+    // Held to the end: dropping it flushes the lines still queued for stderr.
+    let _log_guard = match plexgate::logging::init(&config.log) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("cannot start logging: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     command::run(command, config)
 }

@@ -1,5 +1,6 @@
 //! The redaction layer: a caller that slips a token into a log field or message still does not
-//! get it printed. Own test binary, because it installs the global subscriber.
+//! get it printed; and a JSON line inside a request carries its `request_id`. Own test binary,
+//! because it installs the global subscriber.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -41,9 +42,19 @@ fn slipped_tokens_are_masked_in_json_logs() {
     tracing::debug!(?headers, "debug print of a header map");
     tracing::info!("nested url=%2Fthumb%3FX-Plex-Token%3D{secret}%26w%3D1");
     let _ = std::thread::spawn(move || panic!("failed with X-Plex-Token={secret}")).join();
+    // Inside a request (the span `http::server` opens), a JSON line names its request id.
+    tracing::error_span!("request", request_id = "rid-0123")
+        .in_scope(|| tracing::warn!(target: "plexgate::upstream", "inside a request"));
 
     let out = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    assert_eq!(out.lines().count(), 6, "{out}");
+    assert_eq!(out.lines().count(), 7, "{out}");
+    let inside: serde_json::Value = serde_json::from_str(
+        out.lines()
+            .find(|l| l.contains("inside a request"))
+            .expect("the line inside the span"),
+    )
+    .unwrap();
+    assert_eq!(inside["span"]["request_id"], "rid-0123", "{inside}");
     assert!(!out.contains(secret), "secret printed:\n{out}");
     assert!(out.contains("[redacted]"), "{out}");
     assert!(

@@ -144,6 +144,7 @@ pub fn serve_on(listener: TcpListener, state: AppState) -> Result<Running, Start
                 format!("{}/api/plex/stream/", server.base_path),
             ],
         },
+        metrics: state.metrics().clone(),
     };
     let router = api::router(state.clone());
     let (stop, stopped) = oneshot::channel::<()>();

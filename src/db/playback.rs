@@ -16,7 +16,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    /// `facade` or `playback`, as stored and as logged.
+    pub fn as_str(self) -> &'static str {
         match self {
             Kind::Facade => "facade",
             Kind::Playback => "playback",
@@ -72,6 +73,8 @@ pub struct TicketSession {
     pub end_reason: Option<String>,
     /// The login session it belongs to.
     pub login_session_hash: Option<[u8; 32]>,
+    /// `hls`, `dash` or `http` (playback).
+    pub protocol: Option<String>,
 }
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<TicketSession> {
@@ -89,11 +92,12 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<TicketSession> {
         login_session_hash: row
             .get::<_, Option<Vec<u8>>>(10)?
             .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok()),
+        protocol: row.get(11)?,
     })
 }
 
 const COLUMNS: &str = "id, user_id, server_id, kind, rating_key, plex_session_id, started_at, \
-                       ended_at, bytes_sent, end_reason, login_session_hash";
+                       ended_at, bytes_sent, end_reason, login_session_hash, protocol";
 
 /// Records a new ticket session started at `now`.
 pub fn insert(conn: &Connection, new: &NewTicketSession, now: i64) -> Result<(), DbError> {

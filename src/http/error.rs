@@ -13,6 +13,10 @@ use http::{Response, StatusCode};
 
 use crate::body::{Body, full};
 
+/// Response extension naming the `code` of a JSON error answer, for the access line.
+#[derive(Debug, Clone)]
+pub struct ErrorCode(pub Cow<'static, str>);
+
 /// An error answered to the client as JSON with a stable machine-readable `code`.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -151,6 +155,7 @@ impl ApiError {
             "error": { "code": self.code, "message": self.message }
         });
         let mut resp = Response::new(full(Bytes::from(json.to_string())));
+        resp.extensions_mut().insert(ErrorCode(self.code));
         *resp.status_mut() = self.status;
         let headers = resp.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -1,6 +1,7 @@
 //! Transport: the accept loop, graceful shutdown, the tower stack, error rendering and
 //! middleware. It knows no route and imports no domain; `api` hands it a router.
 
+pub mod access;
 pub mod connections;
 pub mod context;
 pub mod cors;
@@ -14,8 +15,9 @@ pub mod server;
 // re-exports keep `http::{Body, BoxError}` and `http::body::{full, empty, boxed}` working for
 // callers written against them.
 pub use crate::body::{self, Body, BoxError};
+pub use access::MediaTransfer;
 pub use context::{RequestContext, TrustedProxies};
 pub use cors::CorsPolicy;
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 pub use router::{PathParams, Router};
 pub use server::{ServeOptions, ShutdownOutcome, serve};

@@ -10,15 +10,11 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
-use http_body::{Body as HttpBody, Frame, SizeHint};
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -26,13 +22,16 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt};
+use tracing::Instrument;
 
+use super::access::{AccessLine, AccessLogBody, MediaTransfer};
 use super::connections::{Activity, Busy, ConnectionLimits, LogEvery, close_when_idle};
 use super::context::{RequestContext, TrustedProxies};
 use super::cors::CorsPolicy;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::router::{MatchedRoute, Router};
 use crate::body::{Body, BoxError};
+use crate::metrics::Metrics;
 
 /// Transport settings (from `[server]` in the config).
 #[derive(Debug, Clone)]
@@ -56,6 +55,8 @@ pub struct ServeOptions {
     pub trusted_proxies: TrustedProxies,
     /// CORS origins and the CSRF check.
     pub cors: CorsPolicy,
+    /// Where each answered request is counted (by route pattern and status).
+    pub metrics: Arc<Metrics>,
 }
 
 /// How shutdown went.
@@ -82,6 +83,7 @@ where
         trusted: options.trusted_proxies.clone(),
         cors: options.cors.clone(),
         max_body_bytes: options.max_body_bytes,
+        metrics: options.metrics.clone(),
     });
 
     // Built once: the concurrency limit's semaphore is shared by every clone.
@@ -224,6 +226,7 @@ struct Front {
     trusted: TrustedProxies,
     cors: CorsPolicy,
     max_body_bytes: usize,
+    metrics: Arc<Metrics>,
 }
 
 impl Front {
@@ -240,6 +243,9 @@ impl Front {
         let request_id = ctx.request_id.clone();
         let client_ip = ctx.client_ip;
         req.extensions_mut().insert(ctx);
+        // Every line logged while handling the request, or while its body streams, carries
+        // its id. ERROR level so the span exists whenever anything is logged at all.
+        let span = tracing::error_span!("request", request_id = %request_id);
 
         let declared_len = req
             .headers()
@@ -257,17 +263,20 @@ impl Front {
         {
             e.into_response()
         } else {
-            match stack.oneshot(req).await {
+            match stack.oneshot(req).instrument(span.clone()).await {
                 Ok(resp) => resp,
                 Err(e) => stack_error(e, &request_id),
             }
         };
 
-        let route = resp
-            .extensions()
-            .get::<MatchedRoute>()
-            .map(|r| r.0)
-            .unwrap_or("-");
+        let route = resp.extensions().get::<MatchedRoute>().map(|r| r.0);
+        // A pattern, never the raw path: a path may carry a ticket or an id without bound.
+        self.metrics.request(
+            route.unwrap_or("unmatched"),
+            resp.status().as_u16(),
+            started.elapsed(),
+        );
+        let route = route.unwrap_or("-");
         let headers = resp.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             headers.insert("x-request-id", v);
@@ -287,6 +296,8 @@ impl Front {
             .or_insert(HeaderValue::from_static("cross-origin"));
         self.cors.decorate(&request_headers, headers);
         let status = resp.status();
+        let code = resp.extensions().get::<ErrorCode>().map(|c| c.0.clone());
+        let media = resp.extensions().get::<MediaTransfer>().is_some();
         resp.map(|body| {
             Body::new(AccessLogBody {
                 inner: body,
@@ -294,11 +305,14 @@ impl Front {
                     method,
                     route,
                     status,
+                    code,
                     request_id,
                     client_ip,
                     started,
+                    media,
                     bytes: 0,
                 }),
+                span,
                 _busy: busy,
             })
         })
@@ -315,89 +329,4 @@ fn stack_error(e: BoxError, request_id: &str) -> Response<Body> {
         ApiError::internal(request_id)
     };
     err.into_response()
-}
-
-struct AccessLine {
-    method: Method,
-    route: &'static str,
-    status: StatusCode,
-    request_id: String,
-    client_ip: std::net::IpAddr,
-    started: Instant,
-    bytes: u64,
-}
-
-impl AccessLine {
-    fn emit(self, complete: bool) {
-        // Only the route pattern is logged: raw paths may carry tickets and queries may carry
-        // secrets.
-        tracing::info!(
-            target: "plexgate::access",
-            method = %self.method,
-            route = self.route,
-            status = self.status.as_u16(),
-            bytes = self.bytes,
-            duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
-            request_id = %self.request_id,
-            client = %self.client_ip,
-            complete,
-            "request"
-        );
-    }
-}
-
-/// Passes frames through untouched and writes the access line once the body ends or is dropped.
-/// Until then the connection counts as busy (a streaming body is never idle).
-struct AccessLogBody {
-    inner: Body,
-    line: Option<AccessLine>,
-    _busy: Busy,
-}
-
-impl HttpBody for AccessLogBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let (Some(data), Some(line)) = (frame.data_ref(), self.line.as_mut()) {
-                    line.bytes += data.len() as u64;
-                }
-            }
-            Poll::Ready(None) => {
-                if let Some(line) = self.line.take() {
-                    line.emit(true);
-                }
-            }
-            Poll::Ready(Some(Err(_))) => {
-                if let Some(line) = self.line.take() {
-                    line.emit(false);
-                }
-            }
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for AccessLogBody {
-    fn drop(&mut self) {
-        if let Some(line) = self.line.take() {
-            let complete = self.inner.is_end_stream();
-            line.emit(complete);
-        }
-    }
 }

@@ -17,6 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::metrics::upstream::{Upstream, record_send};
 use bytes::Bytes;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::Url;
@@ -206,13 +207,15 @@ pub async fn check(raw: &str, allowed: &[AllowedHost]) -> Result<Url, FetchError
 pub async fn fetch(raw: &str, allowed: &[AllowedHost]) -> Result<Bytes, FetchError> {
     let mut url = check(raw, allowed).await?;
     for _ in 0..=MAX_REDIRECTS {
+        let started = std::time::Instant::now();
         let resp = client()
             .get(url.clone())
             .header(http::header::ACCEPT, "image/*")
             .timeout(TIMEOUT)
             .send()
-            .await
-            .map_err(|_| FetchError::Unreachable)?;
+            .await;
+        record_send(Upstream::Image, started, &resp);
+        let resp = resp.map_err(|_| FetchError::Unreachable)?;
         let status = resp.status();
         if status.is_redirection() {
             let location = resp

@@ -19,6 +19,7 @@ use http::{HeaderMap, Method};
 use serde_json::Value;
 
 use super::{AccessError, ClientIdentity, PlexError, ServerAccess, ServerDirectory};
+use crate::metrics::upstream::{Upstream, record_send};
 
 /// Total time for a metadata read.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(15);
@@ -255,6 +256,7 @@ impl PlexClient {
         let mut headers = HeaderMap::new();
         self.identity
             .apply(&mut headers, self.session_identifier.as_deref());
+        let started = std::time::Instant::now();
         let resp = self
             .http
             .request(method, url)
@@ -263,8 +265,9 @@ impl PlexClient {
             .header(http::header::ACCEPT, "application/json")
             .timeout(timeout)
             .send()
-            .await
-            .map_err(|e| PlexError::from_reqwest(base, &e))?;
+            .await;
+        record_send(Upstream::Plex, started, &resp);
+        let resp = resp.map_err(|e| PlexError::from_reqwest(base, &e))?;
         let status = resp.status();
         if status == http::StatusCode::UNAUTHORIZED {
             return Err(PlexError::Unauthorized { base: base.clone() });

@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::ServerAccess;
 use super::identity_headers::ClientIdentity;
 use crate::config::DiscoverConfig;
+use crate::metrics::upstream::{Upstream, record_send};
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_BODY: usize = 16 << 20;
@@ -237,7 +238,10 @@ impl Discover {
                 DiscoverError::Unreachable
             }
         };
-        let resp = req.send().await.map_err(kind)?;
+        let started = std::time::Instant::now();
+        let resp = req.send().await;
+        record_send(Upstream::PlexTv, started, &resp);
+        let resp = resp.map_err(kind)?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()

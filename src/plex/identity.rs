@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::PlexError;
+use crate::metrics::upstream::{Upstream, record_send};
 
 /// What `/identity` says about a server.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -31,13 +32,15 @@ pub async fn probe_identity(
     timeout: Duration,
 ) -> Result<Identity, PlexError> {
     let url = format!("{}/identity", base.trim_end_matches('/'));
+    let started = std::time::Instant::now();
     let resp = client
         .get(&url)
         .header(http::header::ACCEPT, "application/json")
         .timeout(timeout)
         .send()
-        .await
-        .map_err(|e| PlexError::from_reqwest(base, &e))?;
+        .await;
+    record_send(Upstream::Plex, started, &resp);
+    let resp = resp.map_err(|e| PlexError::from_reqwest(base, &e))?;
     let status = resp.status();
     if status == http::StatusCode::UNAUTHORIZED {
         return Err(PlexError::Unauthorized {
@@ -93,6 +96,7 @@ pub async fn server_info(
     let url = format!("{}/", base.trim_end_matches('/'));
     let mut headers = http::HeaderMap::new();
     identity.apply(&mut headers, None);
+    let started = std::time::Instant::now();
     let resp = client
         .get(&url)
         .headers(headers)
@@ -100,8 +104,9 @@ pub async fn server_info(
         .header("X-Plex-Token", token)
         .timeout(timeout)
         .send()
-        .await
-        .map_err(|e| PlexError::from_reqwest(base, &e))?;
+        .await;
+    record_send(Upstream::Plex, started, &resp);
+    let resp = resp.map_err(|e| PlexError::from_reqwest(base, &e))?;
     match resp.status() {
         s if s == http::StatusCode::UNAUTHORIZED => {
             return Err(PlexError::Unauthorized {

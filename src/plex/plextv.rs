@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::PlexError;
+use crate::metrics::upstream::{Upstream, record_send};
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -191,7 +192,10 @@ impl PlexTv {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<bytes::Bytes, PlexTvError> {
-        let resp = req.send().await.map_err(|e| {
+        let started = std::time::Instant::now();
+        let resp = req.send().await;
+        record_send(Upstream::PlexTv, started, &resp);
+        let resp = resp.map_err(|e| {
             PlexTvError::Unavailable(if e.is_timeout() {
                 "timeout".into()
             } else {

@@ -11,6 +11,7 @@ use http::HeaderMap;
 use serde_json::Value;
 
 use super::{ClientIdentity, PlexError, ServerAccess};
+use crate::metrics::upstream::{Upstream, record_send};
 
 /// Metadata calls get a bounded total time; streams never do.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
@@ -234,6 +235,7 @@ async fn call(
 ) -> Result<bytes::Bytes, PlexError> {
     let mut headers = HeaderMap::new();
     identity.apply(&mut headers, session_identifier);
+    let started = std::time::Instant::now();
     let resp = client
         .get(format!("{}{}", access.base, path_and_query))
         .headers(headers)
@@ -241,8 +243,9 @@ async fn call(
         .header(http::header::ACCEPT, "application/json")
         .timeout(CALL_TIMEOUT)
         .send()
-        .await
-        .map_err(|e| PlexError::from_reqwest(&access.base, &e))?;
+        .await;
+    record_send(Upstream::Plex, started, &resp);
+    let resp = resp.map_err(|e| PlexError::from_reqwest(&access.base, &e))?;
     let status = resp.status();
     if status == http::StatusCode::UNAUTHORIZED {
         return Err(PlexError::Unauthorized {

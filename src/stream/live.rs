@@ -192,13 +192,25 @@ impl LiveSession {
                     known.rating_key = rating_key.map(str::to_string);
                 }
             }
-            None => t.push(Transcode {
-                session: plex_session.to_string(),
-                rating_key: rating_key
+            None => {
+                let rating_key = rating_key
                     .map(str::to_string)
-                    .or_else(|| self.rating_key.clone()),
-                last_life: now,
-            }),
+                    .or_else(|| self.rating_key.clone());
+                if self.kind == Kind::Facade {
+                    // The player started this one itself: its playback session's start line
+                    // (a playback ticket's is written by the keeper when it registers).
+                    super::journal::facade_playback_started(
+                        self,
+                        rating_key.as_deref(),
+                        plex_session,
+                    );
+                }
+                t.push(Transcode {
+                    session: plex_session.to_string(),
+                    rating_key,
+                    last_life: now,
+                });
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 
 pub mod facade;
 pub mod headers;
+mod journal;
 pub mod live;
 pub mod manifest;
 pub mod playback;

@@ -26,6 +26,7 @@ use super::scope::CanonicalPath;
 use super::session::LiveSession;
 use crate::body::{Body, BoxError};
 use crate::metrics::Metrics;
+use crate::metrics::upstream::{self, Cause, Upstream, upstream_error, upstream_ttfb};
 use crate::plex::{ClientIdentity, ServerAccess};
 
 /// Largest manifest plexgate reads (a 10,000-segment playlist is about 1 MB). It bounds the
@@ -120,15 +121,15 @@ impl Proxy {
         let resp = match tokio::time::timeout(self.idle_timeout, req.send()).await {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) if !e.is_timeout() => {
-                self.metrics.upstream_error("connect");
+                upstream_error(Upstream::Plex, Cause::of(&e));
                 return Err(ProxyError::Unreachable);
             }
             Ok(Err(_)) | Err(_) => {
-                self.metrics.upstream_error("timeout");
+                upstream_error(Upstream::Plex, Cause::Timeout);
                 return Err(ProxyError::Timeout);
             }
         };
-        self.metrics.ttfb(started.elapsed());
+        upstream_ttfb(Upstream::Plex, started.elapsed());
         let status = resp.status();
         let passthrough = status.is_success()
             || status == StatusCode::NOT_MODIFIED
@@ -136,10 +137,8 @@ impl Proxy {
         if passthrough {
             return Ok(resp);
         }
-        if status.is_server_error() {
-            self.metrics.upstream_error("status_5xx");
-        } else {
-            self.metrics.upstream_error("status_4xx");
+        if upstream::is_failure(status) {
+            upstream_error(Upstream::Plex, Cause::Status);
         }
         if status == StatusCode::UNAUTHORIZED {
             return Err(ProxyError::Unauthorized);
@@ -200,9 +199,7 @@ impl Proxy {
         let body = tokio::time::timeout(self.idle_timeout, read_bounded(resp))
             .await
             .unwrap_or(Err(ProxyError::ManifestBody("Plex stopped sending it")))
-            .inspect_err(|_| {
-                self.metrics.upstream_error("body_aborted");
-            })?;
+            .inspect_err(|_| upstream_error(Upstream::Plex, Cause::Decode))?;
         self.rewrite(&body, kind, mapper, guard)
     }
 
@@ -225,17 +222,17 @@ impl Proxy {
                     reason: "not UTF-8",
                 })
             })
-            .inspect_err(|_| self.metrics.upstream_error("bad_manifest"))?;
+            .inspect_err(|_| upstream_error(Upstream::Plex, Cause::Decode))?;
         let mut out = String::with_capacity(text.len() + text.len() / 2);
         match kind {
             ManifestKind::Hls => manifest::rewrite_hls(text, mapper, &mut out),
             ManifestKind::Dash => manifest::rewrite_mpd(text, mapper, &mut out),
         }
-        .inspect_err(|_| self.metrics.upstream_error("bad_manifest"))?;
+        .inspect_err(|_| upstream_error(Upstream::Plex, Cause::Decode))?;
         if let Some(form) = guard.find(&out) {
             // Which form, never the value or an address: enough to tell a hostile server.
             tracing::warn!(%kind, form, "refused a manifest that carries a Plex token");
-            self.metrics.upstream_error("bad_manifest");
+            upstream_error(Upstream::Plex, Cause::Decode);
             return Err(RewriteError::SecretLeak.into());
         }
         let etag = etag_of(out.as_bytes());
@@ -341,7 +338,7 @@ impl HttpBody for ProxyBody {
                 if this.idle_timer.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }
-                this.metrics.upstream_error("body_idle");
+                upstream_error(Upstream::Plex, Cause::Timeout);
                 let err = UpstreamIdle(this.idle);
                 tracing::warn!(
                     session = %this.session(),
@@ -367,7 +364,7 @@ impl HttpBody for ProxyBody {
                 // Plex's address may carry a query; the log gets the cause, never the URL.
                 let e = e.without_url();
                 self.idle_armed = false;
-                self.metrics.upstream_error("body_aborted");
+                upstream_error(Upstream::Plex, Cause::Decode);
                 tracing::warn!(
                     session = %self.session(),
                     bytes = self.sent,

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crate::db::playback::{self, Kind, NewTicketSession};
 use crate::db::{self, Db, DbError};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SessionCounts};
 use crate::plex::transcoder::TranscodeRequest;
 use crate::plex::{ClientIdentity, ServerDirectory, transcoder};
 use crate::util::unix_now;
@@ -133,6 +133,7 @@ impl SessionKeeper {
             transcodes: Vec::new(),
         }));
         let kind = new.kind;
+        let (protocol, mode) = (new.protocol.clone(), new.mode.clone());
         self.inner
             .deps
             .db
@@ -140,6 +141,8 @@ impl SessionKeeper {
             .await?;
         if kind == Kind::Playback {
             self.inner.deps.metrics.session_started();
+            // One line per playback instead of one per segment (those are DEBUG).
+            super::journal::playback_started(&live, protocol.as_deref(), mode.as_deref());
         }
         lock(&self.inner.live).insert(live.id.clone(), live.clone());
         Ok(live)
@@ -234,17 +237,7 @@ impl SessionKeeper {
             })
             .await?;
         if let Some(live) = live {
-            // One event per session end, for operators: what played, for whom, how much.
-            tracing::info!(
-                session = %live.id,
-                user_id = live.user_id,
-                kind = ?live.kind,
-                rating_key = row.as_ref().and_then(|r| r.rating_key.as_deref()).unwrap_or("-"),
-                bytes = row.as_ref().map_or(0, |r| r.bytes_sent),
-                seconds = row.as_ref().map_or(0, |r| unix_now() - r.started_at),
-                reason,
-                "ticket session ended"
-            );
+            super::journal::session_ended(&live, row.as_ref(), reason);
             for transcode in live.transcodes() {
                 self.stop_transcode(&live, &transcode.session).await;
             }
@@ -317,9 +310,14 @@ impl SessionKeeper {
             .collect()
     }
 
-    /// How many sessions are live.
-    pub fn active_count(&self) -> usize {
-        lock(&self.inner.live).len()
+    /// How many sessions are live, by kind.
+    pub fn active_counts(&self) -> SessionCounts {
+        let live = lock(&self.inner.live);
+        let playback = live.values().filter(|l| l.kind == Kind::Playback).count();
+        SessionCounts {
+            facade: live.len() - playback,
+            playback,
+        }
     }
 
     /// Transcodes plexgate is keeping alive on Plex right now, over all sessions.

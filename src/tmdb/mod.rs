@@ -27,6 +27,7 @@ use crate::cache::{Bucket, Entry, Hit};
 use crate::config::TmdbConfig;
 use crate::crypto::SecretBox;
 use crate::db::{self, Db, DbError};
+use crate::metrics::upstream::{Upstream, record_send};
 pub use endpoints::{Endpoint, EndpointError, Query};
 pub use limiter::{Busy, RateLimiter};
 use stats::{Event, Usage};
@@ -426,7 +427,10 @@ impl Tmdb {
             req = req.bearer_auth(&*key.value);
         }
         // reqwest's error Display names the URL, which holds a v3 key: keep only the kind.
-        let resp = req.send().await.map_err(|e| {
+        let started = std::time::Instant::now();
+        let resp = req.send().await;
+        record_send(Upstream::Tmdb, started, &resp);
+        let resp = resp.map_err(|e| {
             if e.is_timeout() {
                 TmdbError::Timeout
             } else {

@@ -26,6 +26,7 @@ use crate::cache::{Bucket, Entry, Hit};
 use crate::config::TraktConfig;
 use crate::crypto::SecretBox;
 use crate::db::{self, Db, DbError};
+use crate::metrics::upstream::{Upstream, record_send};
 use device::DeviceCodes;
 pub use tokens::TokenSet;
 
@@ -213,7 +214,10 @@ impl Trakt {
     async fn exchange(
         req: reqwest::RequestBuilder,
     ) -> Result<(u16, Option<u64>, Bytes), TraktError> {
-        let resp = req.send().await.map_err(map_send_error)?;
+        let started = std::time::Instant::now();
+        let resp = req.send().await;
+        record_send(Upstream::Trakt, started, &resp);
+        let resp = resp.map_err(map_send_error)?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()

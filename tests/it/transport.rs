@@ -82,6 +82,7 @@ fn options() -> ServeOptions {
             csrf_exempt_prefixes: vec!["/".into()],
             ..CorsPolicy::default()
         },
+        metrics: Default::default(),
     }
 }
 

@@ -30,12 +30,12 @@ pub async fn metrics(req: Request<Incoming>, state: AppState) -> Result<Response
             );
         }
     }
-    let text = state.metrics().render(state.keeper().active_count());
+    let text = state.metrics().render(state.keeper().active_counts());
     let mut resp = Response::new(full(text));
     *resp.status_mut() = StatusCode::OK;
     resp.headers_mut().insert(
         CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
     Ok(resp)
 }

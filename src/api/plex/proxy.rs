@@ -9,11 +9,12 @@
 use bytes::Bytes;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
+use tracing::Instrument;
 use url::Url;
 
 use crate::api::state::AppState;
 use crate::http::json::read_body;
-use crate::http::{ApiError, Body, PathParams};
+use crate::http::{ApiError, Body, MediaTransfer, PathParams};
 use crate::plex::ServerAccess;
 use crate::plex::identity_headers::BROWSER_PARAMS_KEPT;
 use crate::stream::manifest::{self, LeakGuard, ManifestKind, UriMapper};
@@ -43,7 +44,7 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
             v
         }
         Err(e) => {
-            metrics.ticket(&e.code()["ticket_".len()..]);
+            metrics.ticket(e.code().trim_start_matches("ticket_"));
             return Err(e.into());
         }
     };
@@ -153,8 +154,23 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
             let guard = leak_guard(&state, &access, claims.user_id).await?;
             Ok(proxy.manifest(resp, kind, &mapper, &guard).await?)
         }
-        _ => Ok(proxy.stream(resp, Some(live))),
+        _ => {
+            let mut resp = proxy.stream(resp, Some(live));
+            if is_media(&claims.scope, &path) {
+                resp.extensions_mut().insert(MediaTransfer);
+            }
+            Ok(resp)
+        }
     }
+}
+
+/// A segment or part of a playing stream: many per minute while something plays, so its access
+/// line is DEBUG unless it fails (the session's start and end lines say what played).
+fn is_media(scope: &Scope, path: &CanonicalPath) -> bool {
+    let p = path.as_str();
+    matches!(scope, Scope::Playback { .. })
+        || p.starts_with("/video/:/transcode/universal/session/")
+        || p.starts_with("/library/parts/")
 }
 
 /// What a manifest for `user_id` must not show the browser: the server token this request used
@@ -317,11 +333,15 @@ fn track_timeline(
     if query_param(query, "state").as_deref() == Some("stopped") {
         let keeper = state.keeper().clone();
         // Off the request path: the player's report must not wait for Plex's stop calls.
-        tokio::spawn(async move {
-            if let Err(e) = keeper.stop_item(&login, &rk, "stopped").await {
-                tracing::warn!(error = %e, "could not record the end of a playback");
+        // Still in its span, so the session end lines name the request that ended it.
+        tokio::spawn(
+            async move {
+                if let Err(e) = keeper.stop_item(&login, &rk, "stopped").await {
+                    tracing::warn!(error = %e, "could not record the end of a playback");
+                }
             }
-        });
+            .in_current_span(),
+        );
     } else {
         state.keeper().item_life(&login, &rk);
     }
