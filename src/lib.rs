@@ -33,4 +33,5 @@ pub mod plex;
 pub mod stream;
 pub mod tmdb;
 pub mod trakt;
+pub mod upstream;
 pub mod util;

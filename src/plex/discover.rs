@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::ServerAccess;
 use super::identity_headers::ClientIdentity;
 use crate::config::DiscoverConfig;
+use crate::upstream::{self, Upstream};
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_BODY: usize = 16 << 20;
@@ -42,18 +43,9 @@ pub enum DiscoverError {
     /// The id the browser sent is not one Discover or its matching knows.
     #[error("{0}")]
     UnknownId(&'static str),
-    /// No answer in time.
-    #[error("Plex did not answer in time")]
-    Timeout,
-    /// Connection failed.
-    #[error("Plex is unreachable")]
-    Unreachable,
-    /// Unexpected status.
-    #[error("Plex answered HTTP {status}")]
-    Upstream {
-        /// The status.
-        status: u16,
-    },
+    /// The provider was slow, down, answered an unexpected status or a body over the limit.
+    #[error(transparent)]
+    Upstream(#[from] upstream::Error),
     /// Not the JSON shape expected (or it carried the account token).
     #[error("Plex sent a response plexgate cannot use")]
     BadBody,
@@ -229,38 +221,23 @@ impl Discover {
         req: reqwest::RequestBuilder,
         token: &str,
     ) -> Result<(u16, Bytes), DiscoverError> {
-        // reqwest's Display names the URL; only the kind of failure is kept.
-        let kind = |e: reqwest::Error| {
-            if e.is_timeout() {
-                DiscoverError::Timeout
-            } else {
-                DiscoverError::Unreachable
-            }
-        };
-        let resp = req.send().await.map_err(kind)?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-            return Err(DiscoverError::BadBody);
-        }
-        let body = resp.bytes().await.map_err(kind)?;
-        if body.len() > MAX_BODY || contains(&body, token.as_bytes()) {
+        // `upstream` keeps only the kind of failure: reqwest's Display names the URL.
+        let answer = upstream::exchange(Upstream::PlexTv, req, MAX_BODY).await?;
+        if contains(&answer.body, token.as_bytes()) {
             tracing::warn!(
-                status,
-                "a Plex provider response was refused (too large or carried the account token)"
+                status = answer.status,
+                "a Plex provider response was refused (it carried the account token)"
             );
             return Err(DiscoverError::BadBody);
         }
-        match status {
-            200..=299 => Ok((status, body)),
+        match answer.status {
+            200..=299 => Ok((answer.status, answer.body)),
             401 | 403 => Err(DiscoverError::Unauthorized),
             404 => Err(DiscoverError::NotFound),
-            429 => Err(DiscoverError::RateLimited { retry_after }),
-            s => Err(DiscoverError::Upstream { status: s }),
+            429 => Err(DiscoverError::RateLimited {
+                retry_after: answer.retry_after,
+            }),
+            _ => Err(answer.unexpected_status().into()),
         }
     }
 
@@ -312,7 +289,7 @@ impl Discover {
             .await
         {
             Ok((status, _)) => Ok(status),
-            Err(DiscoverError::Upstream { status: 409 }) if add => Ok(409),
+            Err(DiscoverError::Upstream(e)) if add && e.status() == Some(409) => Ok(409),
             Err(e) => Err(e),
         }
     }

@@ -7,6 +7,9 @@ use serde::Deserialize;
 
 use super::PlexError;
 
+/// `/identity` and `/` are a few hundred bytes; anything near this is not a Plex server.
+const MAX_BODY: usize = 1 << 20;
+
 /// What `/identity` says about a server.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -50,10 +53,7 @@ pub async fn probe_identity(
             status: status.as_u16(),
         });
     }
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| PlexError::from_reqwest(base, &e))?;
+    let body = super::client::read_limited(resp, MAX_BODY, base).await?;
     serde_json::from_slice::<Envelope>(&body)
         .map(|e| e.media_container)
         .map_err(|e| PlexError::BadBody {
@@ -116,10 +116,7 @@ pub async fn server_info(
         }
         _ => {}
     }
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| PlexError::from_reqwest(base, &e))?;
+    let body = super::client::read_limited(resp, MAX_BODY, base).await?;
     serde_json::from_slice::<InfoEnvelope>(&body)
         .map(|e| e.media_container)
         .map_err(|e| PlexError::BadBody {

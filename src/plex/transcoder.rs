@@ -255,9 +255,7 @@ async fn call(
             status: status.as_u16(),
         });
     }
-    resp.bytes()
-        .await
-        .map_err(|e| PlexError::from_reqwest(&access.base, &e))
+    super::client::read_limited(resp, super::client::MAX_JSON_BYTES, &access.base).await
 }
 
 fn lenient_int(v: &Value) -> Option<i64> {

@@ -26,6 +26,7 @@ use crate::cache::{Bucket, Entry, Hit};
 use crate::config::TraktConfig;
 use crate::crypto::SecretBox;
 use crate::db::{self, Db, DbError};
+use crate::upstream::{self, Answer, Upstream};
 use device::DeviceCodes;
 pub use tokens::TokenSet;
 
@@ -68,19 +69,10 @@ pub enum TraktError {
     /// A Trakt account limit was reached (420, e.g. a full watchlist).
     #[error("a Trakt account limit was reached")]
     LimitExceeded,
-    /// No answer in time.
-    #[error("Trakt did not answer in time")]
-    Timeout,
-    /// Connection failed.
-    #[error("Trakt is unreachable")]
-    Unreachable,
-    /// Unexpected status.
-    #[error("Trakt answered HTTP {status}")]
-    Upstream {
-        /// The status.
-        status: u16,
-    },
-    /// Not JSON.
+    /// Trakt was slow, down, answered an unexpected status or a body over the limit.
+    #[error(transparent)]
+    Upstream(#[from] upstream::Error),
+    /// Not the JSON shape expected.
     #[error("Trakt sent a response that is not JSON")]
     BadBody,
     /// Stored tokens could not be read or written.
@@ -147,15 +139,6 @@ pub struct TraktDeps {
     pub secrets: SecretBox,
 }
 
-fn map_send_error(e: reqwest::Error) -> TraktError {
-    // reqwest's Display names the URL; keep only the kind.
-    if e.is_timeout() {
-        TraktError::Timeout
-    } else {
-        TraktError::Unreachable
-    }
-}
-
 impl Trakt {
     /// A client for `config`; without both credentials every call is [`TraktError::NotConfigured`].
     pub fn new(config: &TraktConfig, deps: TraktDeps) -> Trakt {
@@ -209,51 +192,31 @@ impl Trakt {
         Ok(req)
     }
 
-    /// Sends and returns `(status, body)` for any status; only transport failures are errors.
-    async fn exchange(
-        req: reqwest::RequestBuilder,
-    ) -> Result<(u16, Option<u64>, Bytes), TraktError> {
-        let resp = req.send().await.map_err(map_send_error)?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-            return Err(TraktError::BadBody);
-        }
-        let body = resp.bytes().await.map_err(map_send_error)?;
-        if body.len() > MAX_BODY {
-            return Err(TraktError::BadBody);
-        }
-        Ok((status, retry_after, body))
+    /// Sends and reads the answer (bounded) for any status; only transport failures are errors.
+    async fn exchange(req: reqwest::RequestBuilder) -> Result<Answer, TraktError> {
+        // `upstream` keeps only the kind of failure: reqwest's Display names the URL.
+        Ok(upstream::exchange(Upstream::Trakt, req, MAX_BODY).await?)
     }
 
     /// A JSON 2xx body, or the error its status stands for. A 401/403 on a call made with a
     /// user's token means the user's connection; on any other call, the application's.
-    fn accept(
-        status: u16,
-        retry_after: Option<u64>,
-        body: Bytes,
-        with_user_token: bool,
-    ) -> Result<Bytes, TraktError> {
-        match status {
+    fn accept(answer: Answer, with_user_token: bool) -> Result<Bytes, TraktError> {
+        match answer.status {
             200..=299 => {
-                if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
-                    return Err(TraktError::BadBody);
+                if serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body).is_err() {
+                    return Err(answer.undecodable().into());
                 }
-                Ok(body)
+                Ok(answer.body)
             }
             401 | 403 if with_user_token => Err(TraktError::NotAuthenticated),
             401 | 403 => Err(TraktError::AppRejected),
             404 => Err(TraktError::NotFound),
             420 => Err(TraktError::LimitExceeded),
             429 => Err(TraktError::RateLimited {
-                retry_after: retry_after.unwrap_or(10).clamp(1, 3600),
+                retry_after: answer.retry_after.unwrap_or(10).clamp(1, 3600),
             }),
-            400 | 409 | 412 | 422 => Err(TraktError::Rejected { status }),
-            s => Err(TraktError::Upstream { status: s }),
+            status @ (400 | 409 | 412 | 422) => Err(TraktError::Rejected { status }),
+            _ => Err(answer.unexpected_status().into()),
         }
     }
 
@@ -264,9 +227,9 @@ impl Trakt {
         self.0
             .cache
             .get_or_fetch(cache_key, || async move {
-                let (status, retry_after, body) = Self::exchange(req).await?;
-                tracing::debug!(status, "Trakt chart answered");
-                Self::accept(status, retry_after, body, false).map(|b| Entry::json(b, CHART_TTL))
+                let answer = Self::exchange(req).await?;
+                tracing::debug!(status = answer.status, "Trakt chart answered");
+                Self::accept(answer, false).map(|b| Entry::json(b, CHART_TTL))
             })
             .await
             .map_err(|shared| (*shared).clone())
@@ -275,10 +238,10 @@ impl Trakt {
     /// `GET` a user resource with the user's (fresh) token.
     pub async fn user_get(&self, user_id: i64, path: &str) -> Result<Bytes, TraktError> {
         let token = self.access_token(user_id).await?;
-        let (status, retry_after, body) =
+        let answer =
             Self::exchange(self.request(reqwest::Method::GET, path, Some(&token))?).await?;
-        tracing::debug!(user_id, status, "Trakt user call answered");
-        Self::accept(status, retry_after, body, true)
+        tracing::debug!(user_id, status = answer.status, "Trakt user call answered");
+        Self::accept(answer, true)
     }
 
     /// `POST` a JSON document to a user resource (`/sync/watchlist`, …).
@@ -292,9 +255,9 @@ impl Trakt {
         let req = self
             .request(reqwest::Method::POST, path, Some(&token))?
             .body(body.to_string());
-        let (status, retry_after, body) = Self::exchange(req).await?;
-        tracing::debug!(user_id, status, "Trakt user write answered");
-        Self::accept(status, retry_after, body, true)
+        let answer = Self::exchange(req).await?;
+        tracing::debug!(user_id, status = answer.status, "Trakt user write answered");
+        Self::accept(answer, true)
     }
 
     /// `POST /oauth/device/code`: Trakt's answer unchanged, its device code bound to `user_id`.
@@ -303,8 +266,7 @@ impl Trakt {
         let req = self
             .request(reqwest::Method::POST, "/oauth/device/code", None)?
             .body(json!({"client_id": creds.client_id}).to_string());
-        let (status, retry_after, body) = Self::exchange(req).await?;
-        let body = Self::accept(status, retry_after, body, false)?;
+        let body = Self::accept(Self::exchange(req).await?, false)?;
         let parsed: Value = serde_json::from_slice(&body).map_err(|_| TraktError::BadBody)?;
         let code = parsed
             .get("device_code")
@@ -338,7 +300,7 @@ impl Trakt {
                 json!({"code": code, "client_id": creds.client_id, "client_secret": creds.client_secret})
                     .to_string(),
             );
-        let (status, _, body) = Self::exchange(req).await?;
+        let Answer { status, body, .. } = Self::exchange(req).await?;
         if (200..=299).contains(&status) {
             let tokens =
                 TokenSet::from_trakt(&body, crate::util::unix_now()).ok_or(TraktError::BadBody)?;
@@ -505,14 +467,13 @@ impl Trakt {
                 })
                 .to_string(),
             );
-        let (status, retry_after, body) = Self::exchange(req).await?;
-        match status {
-            200..=299 => {
-                TokenSet::from_trakt(&body, crate::util::unix_now()).ok_or(TraktError::BadBody)
-            }
+        let answer = Self::exchange(req).await?;
+        match answer.status {
+            200..=299 => TokenSet::from_trakt(&answer.body, crate::util::unix_now())
+                .ok_or(TraktError::BadBody),
             // invalid_grant / invalid_client: the refresh token is no good.
             400 | 401 | 403 => Err(TraktError::NotAuthenticated),
-            _ => Err(Self::accept(status, retry_after, body, false)
+            _ => Err(Self::accept(answer, false)
                 .err()
                 .unwrap_or(TraktError::BadBody)),
         }
@@ -534,8 +495,14 @@ impl Trakt {
                     .to_string(),
             );
         match Self::exchange(req).await {
-            Ok((status, _, _)) if (200..=299).contains(&status) => {}
-            Ok((status, _, _)) => tracing::warn!(user_id, status, "Trakt did not revoke the token"),
+            Ok(answer) if answer.is_success() => {}
+            Ok(answer) => {
+                tracing::warn!(
+                    user_id,
+                    status = answer.status,
+                    "Trakt did not revoke the token"
+                )
+            }
             Err(e) => tracing::warn!(user_id, error = %e, "Trakt token revoke failed"),
         }
         self.forget(user_id).await
