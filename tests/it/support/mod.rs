@@ -12,6 +12,7 @@ pub mod node_suite;
 pub mod odd_plex;
 pub mod plex_world;
 pub mod proxies;
+pub mod server;
 pub mod services;
 
 use std::collections::HashMap;
