@@ -1,0 +1,224 @@
+//! Hostile upstreams: plex.tv, TMDB and Trakt answering a body larger than plexgate reads —
+//! declared in `Content-Length`, undeclared, and one that never ends. Each is a 502 with a
+//! stable code (`<upstream>_response_too_large`), answered without reading the body whole (the
+//! fake sees its body dropped after little more than the limit), and logged once at WARN by
+//! `plexgate::upstream` with its cause.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+
+use crate::support::TestApp;
+use crate::support::browser::Browser;
+use crate::support::canary::Canary;
+use crate::support::server::serve;
+use crate::support::services::LogCapture;
+
+const TMDB_KEY: &str = "hostile-suite-v3-key-77aa01";
+const TRAKT_ID: &str = "hostile-suite-trakt-id";
+const TRAKT_SECRET: &str = "hostile-suite-trakt-secret-93bd";
+/// The bound plexgate applies to plex.tv, TMDB and Trakt bodies.
+const LIMIT: u64 = 16 << 20;
+/// What loopback socket buffers may hold beyond what plexgate read.
+const SLACK: u64 = 16 << 20;
+static SPACES: [u8; 64 * 1024] = [b' '; 64 * 1024];
+
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    /// `Content-Length` far over the limit (the body would follow).
+    Declared,
+    /// No length, chunked, 24 MiB then the end.
+    Undeclared,
+    /// No length, chunked, never ends.
+    Forever,
+}
+
+/// A body of spaces, counting what it handed to hyper and noticing when it is dropped.
+struct Flood {
+    left: Option<u64>,
+    declared: bool,
+    sent: Arc<AtomicU64>,
+    dropped: Arc<AtomicBool>,
+}
+
+impl http_body::Body for Flood {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        let n = match this.left {
+            Some(0) => return Poll::Ready(None),
+            Some(left) => left.min(SPACES.len() as u64),
+            None => SPACES.len() as u64,
+        };
+        if let Some(left) = this.left.as_mut() {
+            *left -= n;
+        }
+        this.sent.fetch_add(n, Ordering::SeqCst);
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
+            &SPACES[..n as usize],
+        )))))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.left {
+            Some(n) if self.declared => SizeHint::with_exact(n),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+impl Drop for Flood {
+    fn drop(&mut self) {
+        self.dropped.store(true, Ordering::SeqCst);
+    }
+}
+
+/// One fake for all three upstreams: every request gets a flood in the current mode.
+#[derive(Clone)]
+struct Hostile {
+    url: String,
+    mode: Arc<Mutex<Mode>>,
+    sent: Arc<AtomicU64>,
+    dropped: Arc<AtomicBool>,
+}
+
+impl Hostile {
+    async fn start() -> Hostile {
+        let mode = Arc::new(Mutex::new(Mode::Declared));
+        let sent = Arc::new(AtomicU64::new(0));
+        let dropped = Arc::new(AtomicBool::new(false));
+        let (m, s, d) = (mode.clone(), sent.clone(), dropped.clone());
+        let addr = serve(move |_req| {
+            let mode = *m.lock().unwrap();
+            let body = Flood {
+                left: match mode {
+                    Mode::Declared => Some(LIMIT * 4),
+                    Mode::Undeclared => Some(LIMIT + (8 << 20)),
+                    Mode::Forever => None,
+                },
+                declared: matches!(mode, Mode::Declared),
+                sent: s.clone(),
+                dropped: d.clone(),
+            };
+            async move {
+                hyper::Response::builder()
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .unwrap()
+            }
+        })
+        .await;
+        Hostile {
+            url: format!("http://{addr}"),
+            mode,
+            sent,
+            dropped,
+        }
+    }
+
+    fn arm(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+        self.sent.store(0, Ordering::SeqCst);
+        self.dropped.store(false, Ordering::SeqCst);
+    }
+
+    /// Waits until plexgate let go of the body; returns how much the fake had written by then.
+    async fn dropped_after(&self) -> u64 {
+        let wait = async {
+            while !self.dropped.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), wait)
+            .await
+            .expect("plexgate never dropped the oversized body");
+        self.sent.load(Ordering::SeqCst)
+    }
+}
+
+async fn world(hostile: &Hostile) -> TestApp {
+    let tmdb = format!("{}/3", hostile.url);
+    TestApp::start(&[
+        ("tmdb.url", tmdb.as_str()),
+        ("tmdb.default_key", TMDB_KEY),
+        ("plextv.url", hostile.url.as_str()),
+        ("trakt.url", hostile.url.as_str()),
+        ("trakt.client_id", TRAKT_ID),
+        ("trakt.client_secret", TRAKT_SECRET),
+    ])
+    .await
+}
+
+#[tokio::test]
+async fn oversized_upstream_bodies_are_a_502_without_reading_them_whole() {
+    let log = LogCapture::install();
+    let hostile = Hostile::start().await;
+    let app = world(&hostile).await;
+    let canary = Canary::new(&[TMDB_KEY, TRAKT_SECRET]);
+    let mut b = Browser::new(&app.running.url(), &canary);
+
+    for mode in [Mode::Declared, Mode::Undeclared, Mode::Forever] {
+        hostile.arm(mode);
+        b.get("/api/tmdb/movie/1")
+            .await
+            .assert_error(502, "tmdb_response_too_large");
+        let sent = hostile.dropped_after().await;
+        assert!(
+            sent <= LIMIT + SLACK,
+            "{mode:?}: TMDB fake wrote {sent} bytes"
+        );
+
+        hostile.arm(mode);
+        b.get("/api/trakt/popular/movies?limit=7")
+            .await
+            .assert_error(502, "trakt_response_too_large");
+        let sent = hostile.dropped_after().await;
+        assert!(
+            sent <= LIMIT + SLACK,
+            "{mode:?}: Trakt fake wrote {sent} bytes"
+        );
+
+        hostile.arm(mode);
+        b.request(reqwest::Method::POST, "/api/auth/plex/pin", &[], None, true)
+            .await
+            .assert_error(502, "plextv_response_too_large");
+        let sent = hostile.dropped_after().await;
+        assert!(
+            sent <= LIMIT + SLACK,
+            "{mode:?}: plex.tv fake wrote {sent} bytes"
+        );
+    }
+
+    let text = log.text();
+    for (upstream, route) in [
+        ("tmdb", "route=/3/movie/1"),
+        ("trakt", "route=/movies/popular"),
+        ("plextv", "route=/api/v2/pins"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| {
+                l.contains("WARN")
+                    && l.contains("plexgate::upstream")
+                    && l.contains(&format!("upstream={upstream}"))
+                    && l.contains("cause=body_too_large")
+            })
+            .unwrap_or_else(|| panic!("no WARN line for {upstream}:\n{text}"));
+        assert!(line.contains("status=200"), "{line}");
+        assert!(line.contains(route), "{line}");
+    }
+    if let Some(found) = canary.find(text.as_bytes()) {
+        panic!("LEAK in the log: {found}");
+    }
+}
