@@ -27,6 +27,7 @@ use super::session::LiveSession;
 use crate::body::{Body, BoxError};
 use crate::metrics::Metrics;
 use crate::plex::{ClientIdentity, ServerAccess};
+use crate::upstream::{self, Cause, Upstream};
 
 /// Largest manifest plexgate reads (a 10,000-segment playlist is about 1 MB). It bounds the
 /// memory of one rewrite together with [`manifest::MAX_OUTPUT_BYTES`].
@@ -93,7 +94,8 @@ impl Proxy {
         fwd: &Forward<'_>,
         manifest_expected: bool,
     ) -> Result<reqwest::Response, ProxyError> {
-        let mut url = format!("{}{}", access.base, fwd.path.to_upstream());
+        let route = fwd.path.to_upstream();
+        let mut url = format!("{}{route}", access.base);
         if let Some(q) = fwd.query.as_deref().filter(|q| !q.is_empty()) {
             url.push('?');
             url.push_str(q);
@@ -121,10 +123,12 @@ impl Proxy {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) if !e.is_timeout() => {
                 self.metrics.upstream_error("connect");
+                upstream::Error::from_reqwest(Upstream::Plex, &e, &route);
                 return Err(ProxyError::Unreachable);
             }
             Ok(Err(_)) | Err(_) => {
                 self.metrics.upstream_error("timeout");
+                upstream::Error::new(Upstream::Plex, Cause::Timeout, None, &route);
                 return Err(ProxyError::Timeout);
             }
         };
@@ -140,6 +144,10 @@ impl Proxy {
             self.metrics.upstream_error("status_5xx");
         } else {
             self.metrics.upstream_error("status_4xx");
+        }
+        if status.is_server_error() || status == StatusCode::UNAUTHORIZED {
+            // Plex's own 4xx (a missing part, a bad range) is the browser's answer, not a failure.
+            upstream::Error::new(Upstream::Plex, Cause::Status, Some(status.as_u16()), &route);
         }
         if status == StatusCode::UNAUTHORIZED {
             return Err(ProxyError::Unauthorized);

@@ -2,9 +2,11 @@
 //! declared in `Content-Length`, undeclared, and one that never ends. Each is a 502 with a
 //! stable code (`<upstream>_response_too_large`), answered without reading the body whole (the
 //! fake sees its body dropped after little more than the limit), and logged once at WARN by
-//! `plexgate::upstream` with its cause.
+//! `plexgate::upstream` with its cause. A body that trickles a byte at a time forever ends in
+//! the per-request upstream timeout (504), not a hang.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -221,4 +223,52 @@ async fn oversized_upstream_bodies_are_a_502_without_reading_them_whole() {
     if let Some(found) = canary.find(text.as_bytes()) {
         panic!("LEAK in the log: {found}");
     }
+}
+
+/// One space every 100 ms, forever: small enough never to pass the bound.
+struct Trickle(Pin<Box<tokio::time::Sleep>>);
+
+impl http_body::Body for Trickle {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.0.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let next = tokio::time::Instant::now() + Duration::from_millis(100);
+        self.0.as_mut().reset(next);
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b" ")))))
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_forever_ends_in_the_upstream_timeout_not_a_hang() {
+    let log = LogCapture::install();
+    let addr = serve(|_req| async {
+        let first = tokio::time::sleep(Duration::ZERO);
+        hyper::Response::builder()
+            .header("content-type", "application/json")
+            .body(Trickle(Box::pin(first)))
+            .unwrap()
+    })
+    .await;
+    let tmdb = format!("http://{addr}/3");
+    let app = TestApp::start(&[("tmdb.url", tmdb.as_str()), ("tmdb.default_key", TMDB_KEY)]).await;
+    let canary = Canary::new(&[TMDB_KEY]);
+    let mut b = Browser::new(&app.running.url(), &canary);
+    b.get("/api/tmdb/movie/77")
+        .await
+        .assert_error(504, "tmdb_timeout");
+    let text = log.text();
+    assert!(
+        text.lines().any(|l| l.contains("plexgate::upstream")
+            && l.contains("upstream=tmdb")
+            && l.contains("cause=timeout")
+            && l.contains("route=/3/movie/77")),
+        "no timeout WARN line:\n{text}"
+    );
 }
