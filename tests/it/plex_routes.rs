@@ -599,7 +599,14 @@ async fn writes_reach_plex_coalesce_and_invalidate_the_cache() {
         1,
         "same-state reports are held"
     );
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The flush comes after the coalescing interval: await it rather than sleep past it.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while w.upstream("/:/timeline").len() < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the held timeline report was never flushed");
     let tl = w.upstream("/:/timeline");
     assert_eq!(tl.len(), 2, "one flush after the interval");
     assert_eq!(
