@@ -145,16 +145,7 @@ impl OddPlex {
 
     /// plexgate in demo mode in front of this server, its database in `dir`.
     pub async fn plexgate(&self, dir: &std::path::Path) -> plexgate::app::demo::Demo {
-        let config = super::test_config(
-            dir,
-            &[
-                ("demo.plex_url", &self.url()),
-                ("demo.plex_token", &self.token),
-            ],
-        );
-        plexgate::app::demo::Demo::start(config)
-            .await
-            .expect("demo starts")
+        super::demo_against(&self.url(), &self.token, dir, &[]).await
     }
 
     /// Serves `body` with `content_type` at `path`.
