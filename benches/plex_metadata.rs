@@ -80,20 +80,19 @@ async fn concurrent(client: &reqwest::Client, url: &str, cookie: &str, n: usize,
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let support::Bench {
-        demo,
-        base,
-        client,
-        cookie,
-        dir: _dir,
-    } = support::start(
+    let bench = support::start(
         &[("cache.max_mb", "512")],
         reqwest::Client::builder().pool_max_idle_per_host(64),
     )
     .await;
+    let (base, client, cookie) = (
+        bench.base.clone(),
+        bench.client.clone(),
+        bench.cookie.clone(),
+    );
     let url = format!("{base}/api/plex/metadata/101");
     let _ = client.get(&url).header("cookie", &cookie).send().await;
-    let state = demo.state().clone();
+    let state = bench.demo.state().clone();
     let key = state
         .caches()
         .plex
@@ -157,7 +156,7 @@ async fn main() {
         stats.entries,
         stats.weighted_bytes as f64 / 1_048_576.0
     );
-    demo.shutdown().await;
+    bench.demo.shutdown().await;
 }
 
 /// Runs a short future to completion from a synchronous closure (cache removal between timed

@@ -32,13 +32,12 @@ async fn timed(client: &reqwest::Client, url: &str, cookie: &str) -> Duration {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let support::Bench {
-        demo,
-        base,
-        client,
-        cookie,
-        dir: _dir,
-    } = support::start(&[], reqwest::Client::builder()).await;
+    let bench = support::start(&[], reqwest::Client::builder()).await;
+    let (base, client, cookie) = (
+        bench.base.clone(),
+        bench.client.clone(),
+        bench.cookie.clone(),
+    );
     let servers: serde_json::Value = client
         .get(format!("{base}/api/auth/servers"))
         .header("cookie", &cookie)
@@ -103,5 +102,5 @@ async fn main() {
         p50(&route) / p50(&hit),
         p50(&route) / p50(&inline)
     );
-    demo.shutdown().await;
+    bench.demo.shutdown().await;
 }

@@ -18,8 +18,8 @@ pub struct Bench {
     pub client: reqwest::Client,
     /// `plex.sid=…`, the login session cookie.
     pub cookie: String,
-    /// Holds the database; bind it (`dir: _dir`) so it lives as long as the demo.
-    pub dir: tempfile::TempDir,
+    /// Holds the database for as long as the bench runs.
+    _dir: tempfile::TempDir,
 }
 
 /// Starts the demo with `extra` config overrides and signs `client` in.
@@ -61,7 +61,7 @@ pub async fn start(extra: &[(&str, &str)], client: reqwest::ClientBuilder) -> Be
         base,
         client,
         cookie,
-        dir,
+        _dir: dir,
     }
 }
 

@@ -170,36 +170,27 @@ async fn oversized_upstream_bodies_are_a_502_without_reading_them_whole() {
     let canary = Canary::new(&[TMDB_KEY, TRAKT_SECRET]);
     let mut b = Browser::new(&app.running.url(), &canary);
 
+    let calls = [
+        (reqwest::Method::GET, "/api/tmdb/movie/1", "tmdb"),
+        (
+            reqwest::Method::GET,
+            "/api/trakt/popular/movies?limit=7",
+            "trakt",
+        ),
+        (reqwest::Method::POST, "/api/auth/plex/pin", "plextv"),
+    ];
     for mode in [Mode::Declared, Mode::Undeclared, Mode::Forever] {
-        hostile.arm(mode);
-        b.get("/api/tmdb/movie/1")
-            .await
-            .assert_error(502, "tmdb_response_too_large");
-        let sent = hostile.dropped_after().await;
-        assert!(
-            sent <= LIMIT + SLACK,
-            "{mode:?}: TMDB fake wrote {sent} bytes"
-        );
-
-        hostile.arm(mode);
-        b.get("/api/trakt/popular/movies?limit=7")
-            .await
-            .assert_error(502, "trakt_response_too_large");
-        let sent = hostile.dropped_after().await;
-        assert!(
-            sent <= LIMIT + SLACK,
-            "{mode:?}: Trakt fake wrote {sent} bytes"
-        );
-
-        hostile.arm(mode);
-        b.request(reqwest::Method::POST, "/api/auth/plex/pin", &[], None, true)
-            .await
-            .assert_error(502, "plextv_response_too_large");
-        let sent = hostile.dropped_after().await;
-        assert!(
-            sent <= LIMIT + SLACK,
-            "{mode:?}: plex.tv fake wrote {sent} bytes"
-        );
+        for (method, path, upstream) in &calls {
+            hostile.arm(mode);
+            b.request(method.clone(), path, &[], None, true)
+                .await
+                .assert_error(502, &format!("{upstream}_response_too_large"));
+            let sent = hostile.dropped_after().await;
+            assert!(
+                sent <= LIMIT + SLACK,
+                "{mode:?}: the {upstream} fake wrote {sent} bytes"
+            );
+        }
     }
 
     let text = log.text();
