@@ -65,8 +65,9 @@ impl From<PlexError> for ApiError {
             PlexError::BadBody { .. } => (StatusCode::BAD_GATEWAY, "plex_bad_response"),
         };
         if status.is_server_error() {
-            // The full error (with the server address) stays in the log.
-            tracing::warn!(error = %e, "Plex request failed");
+            // The WARN line was written by `upstream` when the call failed; this one adds the
+            // server's address, which the browser's message leaves out.
+            tracing::debug!(error = %e, "Plex request failed");
         }
         ApiError::new(status, code, e.public_message())
     }

@@ -233,10 +233,7 @@ impl PlexClient {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(body).map_err(|e| PlexError::BadBody {
-            base: self.access.base.clone(),
-            reason: e.to_string(),
-        })
+        serde_json::from_slice(body).map_err(|e| PlexError::undecodable(&self.access.base, e, ""))
     }
 
     async fn send(
@@ -267,14 +264,8 @@ impl PlexClient {
             .await
             .map_err(|e| PlexError::from_reqwest(base, &e))?;
         let status = resp.status();
-        if status == http::StatusCode::UNAUTHORIZED {
-            return Err(PlexError::Unauthorized { base: base.clone() });
-        }
         if !status.is_success() {
-            return Err(PlexError::Status {
-                base: base.clone(),
-                status: status.as_u16(),
-            });
+            return Err(PlexError::from_status(base, status.as_u16(), path));
         }
         let content_type = resp
             .headers()

@@ -63,6 +63,30 @@ impl PlexError {
         }
     }
 
+    /// A status plexgate does not accept from `route`. A 401 (plexgate's token) and a 5xx are
+    /// upstream failures and get the WARN line; another 4xx is Plex's answer to a request
+    /// (an unknown item, a finished session) and is passed on quietly.
+    pub(crate) fn from_status(base: &str, status: u16, route: &str) -> Self {
+        if status == 401 || status >= 500 {
+            upstream::Error::new(Upstream::Plex, upstream::Cause::Status, Some(status), route);
+        }
+        let base = base.to_string();
+        if status == 401 {
+            PlexError::Unauthorized { base }
+        } else {
+            PlexError::Status { base, status }
+        }
+    }
+
+    /// A body from `route` that is not the JSON shape Plex sends (logged once by `upstream`).
+    pub(crate) fn undecodable(base: &str, reason: impl std::fmt::Display, route: &str) -> Self {
+        upstream::Error::new(Upstream::Plex, upstream::Cause::Decode, None, route);
+        PlexError::BadBody {
+            base: base.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
     /// A failed send as reqwest reported it (logged once by `upstream`).
     pub(crate) fn from_reqwest(base: &str, e: &reqwest::Error) -> Self {
         let failure = upstream::Error::from_reqwest(Upstream::Plex, e, "");

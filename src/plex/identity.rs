@@ -42,24 +42,13 @@ pub async fn probe_identity(
         .await
         .map_err(|e| PlexError::from_reqwest(base, &e))?;
     let status = resp.status();
-    if status == http::StatusCode::UNAUTHORIZED {
-        return Err(PlexError::Unauthorized {
-            base: base.to_string(),
-        });
-    }
     if !status.is_success() {
-        return Err(PlexError::Status {
-            base: base.to_string(),
-            status: status.as_u16(),
-        });
+        return Err(PlexError::from_status(base, status.as_u16(), "/identity"));
     }
     let body = super::client::read_limited(resp, MAX_BODY, base).await?;
     serde_json::from_slice::<Envelope>(&body)
         .map(|e| e.media_container)
-        .map_err(|e| PlexError::BadBody {
-            base: base.to_string(),
-            reason: e.to_string(),
-        })
+        .map_err(|e| PlexError::undecodable(base, e, "/identity"))
 }
 
 /// What `GET /` says about a server (needs the server token).
@@ -102,25 +91,11 @@ pub async fn server_info(
         .send()
         .await
         .map_err(|e| PlexError::from_reqwest(base, &e))?;
-    match resp.status() {
-        s if s == http::StatusCode::UNAUTHORIZED => {
-            return Err(PlexError::Unauthorized {
-                base: base.to_string(),
-            });
-        }
-        s if !s.is_success() => {
-            return Err(PlexError::Status {
-                base: base.to_string(),
-                status: s.as_u16(),
-            });
-        }
-        _ => {}
+    if !resp.status().is_success() {
+        return Err(PlexError::from_status(base, resp.status().as_u16(), "/"));
     }
     let body = super::client::read_limited(resp, MAX_BODY, base).await?;
     serde_json::from_slice::<InfoEnvelope>(&body)
         .map(|e| e.media_container)
-        .map_err(|e| PlexError::BadBody {
-            base: base.to_string(),
-            reason: e.to_string(),
-        })
+        .map_err(|e| PlexError::undecodable(base, e, "/"))
 }
