@@ -3,7 +3,8 @@
 //! stable code (`<upstream>_response_too_large`), answered without reading the body whole (the
 //! fake sees its body dropped after little more than the limit), and logged once at WARN by
 //! `plexgate::upstream` with its cause. A body that trickles a byte at a time forever ends in
-//! the per-request upstream timeout (504), not a hang.
+//! the per-request upstream timeout (504), not a hang; a refused connection is a 503 whose WARN
+//! line says `cause=refused`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -261,5 +262,32 @@ async fn a_body_that_trickles_forever_ends_in_the_upstream_timeout_not_a_hang() 
             && l.contains("cause=timeout")
             && l.contains("route=/3/movie/77")),
         "no timeout WARN line:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_503_logged_with_cause_refused() {
+    let log = LogCapture::install();
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let trakt = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let app = TestApp::start(&[
+        ("trakt.url", trakt.as_str()),
+        ("trakt.client_id", TRAKT_ID),
+        ("trakt.client_secret", TRAKT_SECRET),
+    ])
+    .await;
+    let canary = Canary::new(&[TRAKT_SECRET]);
+    let mut b = Browser::new(&app.running.url(), &canary);
+    b.get("/api/trakt/trending/shows?limit=3")
+        .await
+        .assert_error(503, "trakt_unreachable");
+    let text = log.text();
+    assert!(
+        text.lines().any(|l| l.contains("plexgate::upstream")
+            && l.contains("upstream=trakt")
+            && l.contains("cause=refused")
+            && l.contains("route=/shows/trending")),
+        "no refused WARN line:\n{text}"
     );
 }
