@@ -98,6 +98,9 @@ impl Cause {
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
             if let Some(io) = s.downcast_ref::<std::io::Error>() {
+                if wraps_rustls(io) {
+                    return Cause::Tls;
+                }
                 match io.kind() {
                     std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset => {
                         return Cause::Refused;
@@ -119,6 +122,18 @@ impl Cause {
             source = s.source();
         }
         Cause::Refused
+    }
+}
+
+/// rustls reports through io::Errors nested in io::Errors, whose `source()` skips the rustls
+/// error itself: unwrap them by hand.
+fn wraps_rustls(io: &std::io::Error) -> bool {
+    match io.get_ref() {
+        Some(inner) if inner.is::<rustls::Error>() => true,
+        Some(inner) => inner
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(wraps_rustls),
+        None => false,
     }
 }
 

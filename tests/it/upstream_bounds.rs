@@ -4,7 +4,7 @@
 //! fake sees its body dropped after little more than the limit), and logged once at WARN by
 //! `plexgate::upstream` with its cause. A body that trickles a byte at a time forever ends in
 //! the per-request upstream timeout (504), not a hang; a refused connection is a 503 whose WARN
-//! line says `cause=refused`.
+//! line says `cause=refused`, and TLS spoken to a plain HTTP server `cause=tls`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -289,5 +289,26 @@ async fn a_refused_connection_is_a_503_logged_with_cause_refused() {
             && l.contains("cause=refused")
             && l.contains("route=/shows/trending")),
         "no refused WARN line:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn tls_to_a_plain_http_upstream_is_a_503_logged_with_cause_tls() {
+    let log = LogCapture::install();
+    let plain = serve(|_req| async { hyper::Response::new(String::from("{}")) }).await;
+    let tmdb = format!("https://{plain}/3");
+    let app = TestApp::start(&[("tmdb.url", tmdb.as_str()), ("tmdb.default_key", TMDB_KEY)]).await;
+    let canary = Canary::new(&[TMDB_KEY]);
+    let mut b = Browser::new(&app.running.url(), &canary);
+    b.get("/api/tmdb/movie/5")
+        .await
+        .assert_error(503, "tmdb_unreachable");
+    let text = log.text();
+    assert!(
+        text.lines().any(|l| l.contains("plexgate::upstream")
+            && l.contains("upstream=tmdb")
+            && l.contains("cause=tls")
+            && l.contains("route=/3/movie/5")),
+        "no TLS WARN line:\n{text}"
     );
 }
