@@ -4,7 +4,8 @@
 //! fake sees its body dropped after little more than the limit), and logged once at WARN by
 //! `plexgate::upstream` with its cause. A body that trickles a byte at a time forever ends in
 //! the per-request upstream timeout (504), not a hang; a refused connection is a 503 whose WARN
-//! line says `cause=refused`, and TLS spoken to a plain HTTP server `cause=tls`.
+//! line says `cause=refused`, and TLS spoken to a plain HTTP server `cause=tls`. A Plex 5xx
+//! gets the same line (`upstream=plex cause=status`); Plex's 404 is an answer and gets none.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -310,5 +311,43 @@ async fn tls_to_a_plain_http_upstream_is_a_503_logged_with_cause_tls() {
             && l.contains("cause=tls")
             && l.contains("route=/3/movie/5")),
         "no TLS WARN line:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_plex_5xx_is_logged_as_an_upstream_failure_and_its_404_is_not() {
+    let log = LogCapture::install();
+    let w = crate::support::plex_world::PlexWorld::start(&[]).await;
+    let canary = w.canary();
+    let mut a = w.alice(&canary).await;
+    a.get("/api/plex/metadata/999")
+        .await
+        .assert_error(404, "plex_not_found");
+    w.plex.faults().fail_nth(1, 503);
+    a.get("/api/plex/libraries")
+        .await
+        .assert_error(503, "plex_unavailable");
+    let text = log.text();
+    let lines = |route: &str| {
+        text.lines()
+            .filter(|l| {
+                l.contains("WARN")
+                    && l.contains("plexgate::upstream")
+                    && l.contains("upstream=plex")
+                    && l.contains(route)
+            })
+            .count()
+    };
+    assert!(
+        text.lines().any(|l| l.contains("upstream=plex")
+            && l.contains("cause=status")
+            && l.contains("status=503")
+            && l.contains("route=/library/sections")),
+        "no WARN line for the 503:\n{text}"
+    );
+    assert_eq!(
+        lines("route=/library/metadata/999"),
+        0,
+        "a 404 is Plex's answer"
     );
 }
