@@ -195,7 +195,7 @@ impl From<PlexTvError> for ApiError {
             PlexTvError::Upstream(e) if e.is_status() => ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "plextv_unavailable",
-                format!("plex.tv is unavailable: {e}"),
+                format!("plex.tv is unavailable: HTTP {}", e.status().unwrap_or(0)),
             ),
             PlexTvError::Upstream(e) => e.into(),
             PlexTvError::Unavailable(why) => ApiError::new(
