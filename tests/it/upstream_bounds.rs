@@ -188,6 +188,8 @@ async fn oversized_upstream_bodies_are_a_502_without_reading_them_whole() {
                 .await
                 .assert_error(502, &format!("{upstream}_response_too_large"));
             let sent = hostile.dropped_after().await;
+            // For the record (the bound is asserted below): what the fake got to write.
+            eprintln!("{mode:?} {upstream}: the fake wrote {sent} bytes before plexgate let go");
             assert!(
                 sent <= LIMIT + SLACK,
                 "{mode:?}: the {upstream} fake wrote {sent} bytes"
