@@ -164,6 +164,28 @@ async fn world(hostile: &Hostile) -> TestApp {
     .await
 }
 
+/// plexgate with TMDB at `tmdb` and a default key.
+async fn tmdb_at(tmdb: &str) -> TestApp {
+    TestApp::start(&[("tmdb.url", tmdb), ("tmdb.default_key", TMDB_KEY)]).await
+}
+
+/// How many WARN lines `plexgate::upstream` wrote that contain every one of `fields`.
+fn warn_lines(log: &LogCapture, fields: &[&str]) -> usize {
+    log.text()
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("plexgate::upstream"))
+        .filter(|l| fields.iter().all(|f| l.contains(f)))
+        .count()
+}
+
+fn assert_warned(log: &LogCapture, fields: &[&str]) {
+    assert!(
+        warn_lines(log, fields) > 0,
+        "no upstream WARN line with {fields:?}:\n{}",
+        log.text()
+    );
+}
+
 #[tokio::test]
 async fn oversized_upstream_bodies_are_a_502_without_reading_them_whole() {
     let log = LogCapture::install();
@@ -197,24 +219,17 @@ async fn oversized_upstream_bodies_are_a_502_without_reading_them_whole() {
         }
     }
 
-    let text = log.text();
     for (upstream, route) in [
-        ("tmdb", "route=/3/movie/1"),
-        ("trakt", "route=/movies/popular"),
-        ("plextv", "route=/api/v2/pins"),
+        ("upstream=tmdb", "route=/3/movie/1"),
+        ("upstream=trakt", "route=/movies/popular"),
+        ("upstream=plextv", "route=/api/v2/pins"),
     ] {
-        let line = text
-            .lines()
-            .find(|l| {
-                l.contains("WARN")
-                    && l.contains("plexgate::upstream")
-                    && l.contains(&format!("upstream={upstream}"))
-                    && l.contains("cause=body_too_large")
-            })
-            .unwrap_or_else(|| panic!("no WARN line for {upstream}:\n{text}"));
-        assert!(line.contains("status=200"), "{line}");
-        assert!(line.contains(route), "{line}");
+        assert_warned(
+            &log,
+            &[upstream, "cause=body_too_large", "status=200", route],
+        );
     }
+    let text = log.text();
     if let Some(found) = canary.find(text.as_bytes()) {
         panic!("LEAK in the log: {found}");
     }
@@ -251,20 +266,15 @@ async fn a_body_that_trickles_forever_ends_in_the_upstream_timeout_not_a_hang() 
             .unwrap()
     })
     .await;
-    let tmdb = format!("http://{addr}/3");
-    let app = TestApp::start(&[("tmdb.url", tmdb.as_str()), ("tmdb.default_key", TMDB_KEY)]).await;
+    let app = tmdb_at(&format!("http://{addr}/3")).await;
     let canary = Canary::new(&[TMDB_KEY]);
     let mut b = Browser::new(&app.running.url(), &canary);
     b.get("/api/tmdb/movie/77")
         .await
         .assert_error(504, "tmdb_timeout");
-    let text = log.text();
-    assert!(
-        text.lines().any(|l| l.contains("plexgate::upstream")
-            && l.contains("upstream=tmdb")
-            && l.contains("cause=timeout")
-            && l.contains("route=/3/movie/77")),
-        "no timeout WARN line:\n{text}"
+    assert_warned(
+        &log,
+        &["upstream=tmdb", "cause=timeout", "route=/3/movie/77"],
     );
 }
 
@@ -285,13 +295,9 @@ async fn a_refused_connection_is_a_503_logged_with_cause_refused() {
     b.get("/api/trakt/trending/shows?limit=3")
         .await
         .assert_error(503, "trakt_unreachable");
-    let text = log.text();
-    assert!(
-        text.lines().any(|l| l.contains("plexgate::upstream")
-            && l.contains("upstream=trakt")
-            && l.contains("cause=refused")
-            && l.contains("route=/shows/trending")),
-        "no refused WARN line:\n{text}"
+    assert_warned(
+        &log,
+        &["upstream=trakt", "cause=refused", "route=/shows/trending"],
     );
 }
 
@@ -299,21 +305,13 @@ async fn a_refused_connection_is_a_503_logged_with_cause_refused() {
 async fn tls_to_a_plain_http_upstream_is_a_503_logged_with_cause_tls() {
     let log = LogCapture::install();
     let plain = serve(|_req| async { hyper::Response::new(String::from("{}")) }).await;
-    let tmdb = format!("https://{plain}/3");
-    let app = TestApp::start(&[("tmdb.url", tmdb.as_str()), ("tmdb.default_key", TMDB_KEY)]).await;
+    let app = tmdb_at(&format!("https://{plain}/3")).await;
     let canary = Canary::new(&[TMDB_KEY]);
     let mut b = Browser::new(&app.running.url(), &canary);
     b.get("/api/tmdb/movie/5")
         .await
         .assert_error(503, "tmdb_unreachable");
-    let text = log.text();
-    assert!(
-        text.lines().any(|l| l.contains("plexgate::upstream")
-            && l.contains("upstream=tmdb")
-            && l.contains("cause=tls")
-            && l.contains("route=/3/movie/5")),
-        "no TLS WARN line:\n{text}"
-    );
+    assert_warned(&log, &["upstream=tmdb", "cause=tls", "route=/3/movie/5"]);
 }
 
 #[tokio::test]
@@ -329,26 +327,17 @@ async fn a_plex_5xx_is_logged_as_an_upstream_failure_and_its_404_is_not() {
     a.get("/api/plex/libraries")
         .await
         .assert_error(503, "plex_unavailable");
-    let text = log.text();
-    let lines = |route: &str| {
-        text.lines()
-            .filter(|l| {
-                l.contains("WARN")
-                    && l.contains("plexgate::upstream")
-                    && l.contains("upstream=plex")
-                    && l.contains(route)
-            })
-            .count()
-    };
-    assert!(
-        text.lines().any(|l| l.contains("upstream=plex")
-            && l.contains("cause=status")
-            && l.contains("status=503")
-            && l.contains("route=/library/sections")),
-        "no WARN line for the 503:\n{text}"
+    assert_warned(
+        &log,
+        &[
+            "upstream=plex",
+            "cause=status",
+            "status=503",
+            "route=/library/sections",
+        ],
     );
     assert_eq!(
-        lines("route=/library/metadata/999"),
+        warn_lines(&log, &["upstream=plex", "route=/library/metadata/999"]),
         0,
         "a 404 is Plex's answer"
     );
