@@ -9,7 +9,8 @@
 //! - [`api`]: the route table and one file per route group; the only place that knows both HTTP
 //!   and the domains, so every `From<DomainError> for ApiError` lives there.
 //! - domains: [`demo`] (the embedded demo Plex), more to come (auth, plex, stream, tmdb, cache).
-//! - foundations: [`db`], [`crypto`], [`config`], [`logging`], and [`body`], the response body
+//! - foundations: [`upstream`] (outbound HTTP: one client builder, bounded body reads, one
+//!   error type), [`db`], [`crypto`], [`config`], [`logging`], and [`body`], the response body
 //!   type (a leaf, so `stream` can build bodies without depending on `http`).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -33,4 +34,5 @@ pub mod plex;
 pub mod stream;
 pub mod tmdb;
 pub mod trakt;
+pub mod upstream;
 pub mod util;

@@ -17,6 +17,7 @@ use crate::plex::plextv::PlexTvError;
 use crate::plex::sync::SyncError;
 use crate::tmdb::{EndpointError, TmdbError};
 use crate::trakt::TraktError;
+use crate::upstream;
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
@@ -26,6 +27,26 @@ impl From<DbError> for ApiError {
             "storage_error",
             "the database could not complete the request",
         )
+    }
+}
+
+/// The one mapping of an upstream failure: the status says whose fault (504 it was slow, 503 it
+/// is down, 502 it answered wrongly), the code names the upstream (`tmdb_timeout`, …). The WARN
+/// line was written when the error was made.
+impl From<upstream::Error> for ApiError {
+    fn from(e: upstream::Error) -> Self {
+        let (status, suffix) = match e.cause() {
+            upstream::Cause::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+            upstream::Cause::Status => (StatusCode::BAD_GATEWAY, "error"),
+            upstream::Cause::BodyTooLarge => (StatusCode::BAD_GATEWAY, "response_too_large"),
+            upstream::Cause::Decode => (StatusCode::BAD_GATEWAY, "bad_response"),
+            upstream::Cause::Dns
+            | upstream::Cause::Refused
+            | upstream::Cause::Tls
+            | upstream::Cause::Other => (StatusCode::SERVICE_UNAVAILABLE, "unreachable"),
+        };
+        let code = format!("{}_{suffix}", e.upstream().name());
+        ApiError::new(status, code, e.to_string())
     }
 }
 
@@ -44,8 +65,9 @@ impl From<PlexError> for ApiError {
             PlexError::BadBody { .. } => (StatusCode::BAD_GATEWAY, "plex_bad_response"),
         };
         if status.is_server_error() {
-            // The full error (with the server address) stays in the log.
-            tracing::warn!(error = %e, "Plex request failed");
+            // The WARN line was written by `upstream` when the call failed; this one adds the
+            // server's address, which the browser's message leaves out.
+            tracing::debug!(error = %e, "Plex request failed");
         }
         ApiError::new(status, code, e.public_message())
     }
@@ -169,6 +191,13 @@ impl From<PlexTvError> for ApiError {
                 "pin_expired",
                 "the PIN is unknown or expired",
             ),
+            // The sign-in page shows one "plex.tv is unavailable" for any status it sends.
+            PlexTvError::Upstream(e) if e.is_status() => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "plextv_unavailable",
+                format!("plex.tv is unavailable: HTTP {}", e.status().unwrap_or(0)),
+            ),
+            PlexTvError::Upstream(e) => e.into(),
             PlexTvError::Unavailable(why) => ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "plextv_unavailable",
@@ -249,21 +278,7 @@ impl From<DiscoverError> for ApiError {
             DiscoverError::UnknownId(why) => {
                 ApiError::new(StatusCode::NOT_FOUND, "watchlist_id_unknown", why)
             }
-            DiscoverError::Timeout => ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "plextv_timeout",
-                "plex.tv did not answer in time",
-            ),
-            DiscoverError::Unreachable => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "plextv_unreachable",
-                "plex.tv cannot be reached",
-            ),
-            DiscoverError::Upstream { status } => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "plextv_error",
-                format!("plex.tv answered HTTP {status}"),
-            ),
+            DiscoverError::Upstream(e) => e.into(),
             DiscoverError::BadBody => ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "plextv_bad_response",
@@ -319,26 +334,7 @@ impl From<TmdbError> for ApiError {
                 ),
                 retry_after,
             ),
-            TmdbError::Timeout => ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "tmdb_timeout",
-                "TMDB did not answer in time",
-            ),
-            TmdbError::Unreachable => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "tmdb_unreachable",
-                "TMDB cannot be reached",
-            ),
-            TmdbError::Upstream { status } => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "tmdb_error",
-                format!("TMDB answered HTTP {status}"),
-            ),
-            TmdbError::BadBody => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "tmdb_bad_response",
-                "TMDB sent a response plexgate cannot use",
-            ),
+            TmdbError::Upstream(e) => e.into(),
             TmdbError::Storage(db) => {
                 tracing::error!(error = %db, "reading a stored TMDB key failed");
                 ApiError::new(
@@ -396,21 +392,7 @@ impl From<TraktError> for ApiError {
                 "trakt_limit_exceeded",
                 "a Trakt account limit was reached (for example a full watchlist)",
             ),
-            TraktError::Timeout => ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "trakt_timeout",
-                "Trakt did not answer in time",
-            ),
-            TraktError::Unreachable => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "trakt_unreachable",
-                "Trakt cannot be reached",
-            ),
-            TraktError::Upstream { status } => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "trakt_error",
-                format!("Trakt answered HTTP {status}"),
-            ),
+            TraktError::Upstream(e) => e.into(),
             TraktError::BadBody => ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "trakt_bad_response",

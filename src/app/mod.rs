@@ -245,15 +245,9 @@ pub async fn build_state_for(config: Config, demo_mode: bool) -> Result<AppState
 /// player spends not reading); metadata calls set their own `.timeout()`, streamed bodies get
 /// an idle timeout that counts only upstream silence (`stream::proxy`).
 pub fn upstream_client() -> Result<reqwest::Client, StartupError> {
-    // Several crates may link rustls; install our provider once, ignore "already installed".
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(5))
+    crate::upstream::builder()
         .pool_idle_timeout(std::time::Duration::from_secs(90))
         .pool_max_idle_per_host(32)
-        .tcp_nodelay(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("plexgate/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| StartupError::Client(e.to_string()))
 }

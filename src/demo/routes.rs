@@ -11,7 +11,7 @@ use http::{Method, StatusCode};
 use super::request::Req;
 use super::response::{self, Resp};
 use super::state::Shared;
-use super::{actions, browse, catalog, transcoder};
+use super::{actions, browse, catalog, home, transcoder};
 
 /// One PMS endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,18 +194,18 @@ pub(crate) fn dispatch(sh: &Shared, req: &Req) -> Resp {
         Route::Progress => catalog::progress(sh, req),
         Route::Children => catalog::children(sh, req, p("rk")),
         Route::AllLeaves => catalog::all_leaves(sh, req, p("rk")),
-        Route::ItemOnDeck => catalog::item_on_deck(sh, req, p("rk")),
+        Route::ItemOnDeck => home::item_on_deck(sh, req, p("rk")),
         Route::SectionSecondary => catalog::secondary(sh, req, p("id"), p("directory")),
         Route::SectionGenre => catalog::genre_items(sh, req, p("id"), p("g")),
-        Route::SectionOnDeck => catalog::on_deck(sh, req, Some(p("id"))),
-        Route::SectionRecent => catalog::recently_added(sh, req, Some(p("id"))),
+        Route::SectionOnDeck => home::on_deck(sh, req, Some(p("id"))),
+        Route::SectionRecent => home::recently_added(sh, req, Some(p("id"))),
         Route::CollectionChildren => catalog::collection_children(sh, req, p("id")),
         Route::LibraryAll => catalog::library_all(sh, req),
-        Route::OnDeck => catalog::on_deck(sh, req, None),
-        Route::RecentlyAdded => catalog::recently_added(sh, req, None),
-        Route::Hubs => catalog::home_hubs(sh, req),
-        Route::ContinueHub => catalog::continue_hub(sh, req),
-        Route::ContinueItems | Route::HomeContinue => catalog::continue_items(sh, req),
+        Route::OnDeck => home::on_deck(sh, req, None),
+        Route::RecentlyAdded => home::recently_added(sh, req, None),
+        Route::Hubs => home::home_hubs(sh, req),
+        Route::ContinueHub => home::continue_hub(sh, req),
+        Route::ContinueItems | Route::HomeContinue => home::continue_items(sh, req),
         Route::Search => catalog::search(sh, req),
         Route::ScrubThumb => catalog::scrub_thumb(sh, req, p("id"), p("ms")),
     }

@@ -15,6 +15,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::decision::{self, Params};
+use super::decision_body;
 use super::faults::lock;
 use super::manifest;
 use super::media;
@@ -48,7 +49,7 @@ pub(crate) fn decision(sh: &Shared, req: &Req) -> Resp {
     if let Some(client) = req.plex("X-Plex-Client-Identifier") {
         st.client_decisions.insert(client.to_owned(), outcome.kind);
     }
-    let body = decision::body(&p, &outcome, &sh.library, &st, &sh.facts);
+    let body = decision_body::body(&p, &outcome, &sh.library, &st, &sh.facts);
     drop(st);
     response::container(req, body)
 }

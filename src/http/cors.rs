@@ -12,6 +12,12 @@
 //! configured guarded prefixes a GET is refused when it is a navigation (`Sec-Fetch-Mode:
 //! navigate`), comes from another site (`Sec-Fetch-Site: cross-site`) or names a foreign
 //! `Origin`, unless that origin is allowed.
+//!
+//! Why not tower-http's `CorsLayer`: it answers every `OPTIONS` as a preflight with 200 (ours:
+//! 204, and a plain `OPTIONS` reaches the router) and a foreign origin's preflight with 200 and
+//! no CORS headers, where the API answers 403 `cors_origin_not_allowed` in its JSON error shape;
+//! it also sends `Access-Control-Allow-Credentials` and the exposed headers to any origin. What
+//! it does right, `Vary: Origin` on every response, is done here.
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
@@ -78,7 +84,9 @@ impl CorsPolicy {
         Some(resp)
     }
 
-    /// Adds the CORS response headers when the request came from an allowed origin.
+    /// Adds the CORS response headers when the request came from an allowed origin, and
+    /// `Vary: Origin` to every response: the answer depends on `Origin` whether or not this
+    /// request sent one, so a shared cache must not hand one origin's answer to another.
     pub fn decorate(&self, request_headers: &HeaderMap, response_headers: &mut HeaderMap) {
         if let Some(origin) = request_headers
             .get(header::ORIGIN)
@@ -86,6 +94,15 @@ impl CorsPolicy {
             && self.allowed(origin)
         {
             self.decorate_for(origin, response_headers);
+        }
+        let varies = response_headers
+            .get_all(header::VARY)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|name| name.trim().eq_ignore_ascii_case("origin") || name.trim() == "*");
+        if !varies {
+            response_headers.append(header::VARY, HeaderValue::from_static("Origin"));
         }
     }
 
@@ -101,7 +118,6 @@ impl CorsPolicy {
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static(EXPOSE_HEADERS),
         );
-        h.append(header::VARY, HeaderValue::from_static("Origin"));
     }
 
     /// The CSRF check for a request (see the module docs).
@@ -359,5 +375,21 @@ mod tests {
             .unwrap();
         assert_eq!(no.status(), 403);
         assert!(p.preflight(&Method::GET, &headers(&[])).is_none());
+    }
+
+    #[test]
+    fn every_response_varies_on_origin_once() {
+        let p = policy();
+        for request in [
+            headers(&[]),
+            headers(&[("origin", "https://evil.example")]),
+            headers(&[("origin", "https://app.example.com")]),
+        ] {
+            let mut out = headers(&[("vary", "Accept-Encoding")]);
+            p.decorate(&request, &mut out);
+            p.decorate(&request, &mut out);
+            let vary: Vec<_> = out.get_all("vary").iter().collect();
+            assert_eq!(vary, ["Accept-Encoding", "Origin"], "{request:?}");
+        }
     }
 }

@@ -17,10 +17,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::metrics::upstream::{Upstream, record_send};
 use bytes::Bytes;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::Url;
+
+use crate::upstream::{self, Upstream};
 
 /// Largest source image accepted.
 pub const MAX_SOURCE_BYTES: usize = 20 << 20;
@@ -161,12 +162,9 @@ impl Resolve for PublicOnly {
 fn client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
+        upstream::builder()
             .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(PublicOnly)
-            .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("plexgate/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_else(|_| reqwest::Client::new())
     })
@@ -213,9 +211,12 @@ pub async fn fetch(raw: &str, allowed: &[AllowedHost]) -> Result<Bytes, FetchErr
             .header(http::header::ACCEPT, "image/*")
             .timeout(TIMEOUT)
             .send()
-            .await;
-        record_send(Upstream::Image, started, &resp);
-        let resp = resp.map_err(|_| FetchError::Unreachable)?;
+            .await
+            .map_err(|e| {
+                upstream::Error::from_reqwest(Upstream::Image, &e, url.path());
+                FetchError::Unreachable
+            })?;
+        crate::metrics::upstream::upstream_ttfb(Upstream::Image, started.elapsed());
         let status = resp.status();
         if status.is_redirection() {
             let location = resp
@@ -231,13 +232,19 @@ pub async fn fetch(raw: &str, allowed: &[AllowedHost]) -> Result<Bytes, FetchErr
             return Err(FetchError::NotFound);
         }
         if status != http::StatusCode::OK {
+            let s = Some(status.as_u16());
+            upstream::Error::new(Upstream::Image, upstream::Cause::Status, s, url.path());
             return Err(FetchError::Status(status.as_u16()));
         }
-        return crate::plex::client::read_limited(resp, MAX_SOURCE_BYTES, "image host")
+        let route = url.path().to_string();
+        return upstream::read_bounded(Upstream::Image, resp, MAX_SOURCE_BYTES, &route)
             .await
-            .map_err(|e| match e {
-                crate::plex::PlexError::BadBody { .. } => FetchError::TooLarge,
-                _ => FetchError::Unreachable,
+            .map_err(|e| {
+                if e.is_too_large() {
+                    FetchError::TooLarge
+                } else {
+                    FetchError::Unreachable
+                }
             });
     }
     Err(FetchError::Status(310))

@@ -15,119 +15,17 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-/// Who plexgate was calling.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
-pub enum Upstream {
-    /// A Plex Media Server.
-    Plex,
-    /// plex.tv (sign-in, resources, Discover).
-    PlexTv,
-    /// The TMDB API.
-    Tmdb,
-    /// The Trakt API.
-    Trakt,
-    /// An image host (TMDB images, remote posters).
-    Image,
-}
-
-impl Upstream {
-    /// The label value, as in the upstream WARN lines.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Upstream::Plex => "plex",
-            Upstream::PlexTv => "plextv",
-            Upstream::Tmdb => "tmdb",
-            Upstream::Trakt => "trakt",
-            Upstream::Image => "image",
-        }
-    }
-}
-
-/// Why an upstream call failed.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
-pub enum Cause {
-    /// The name did not resolve.
-    Dns,
-    /// Nothing listened (or a reset while connecting).
-    Refused,
-    /// The TLS handshake failed.
-    Tls,
-    /// Connect, answer or body took too long.
-    Timeout,
-    /// The upstream answered with an error status.
-    Status,
-    /// The body was larger than plexgate reads.
-    BodyTooLarge,
-    /// The body did not parse (JSON, XML, a manifest), or ended early.
-    Decode,
-    /// Anything else.
-    Other,
-}
+pub use crate::upstream::{Cause, Upstream};
 
 impl EncodeLabelValue for Upstream {
     fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> std::fmt::Result {
-        encoder.write_str(self.as_str())
+        encoder.write_str(self.name())
     }
 }
 
 impl EncodeLabelValue for Cause {
     fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> std::fmt::Result {
-        encoder.write_str(self.as_str())
-    }
-}
-
-impl Cause {
-    /// The label value, as in the upstream WARN lines.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Cause::Dns => "dns",
-            Cause::Refused => "refused",
-            Cause::Tls => "tls",
-            Cause::Timeout => "timeout",
-            Cause::Status => "status",
-            Cause::BodyTooLarge => "body_too_large",
-            Cause::Decode => "decode",
-            Cause::Other => "other",
-        }
-    }
-
-    /// Classifies a reqwest error by walking its sources (reqwest names only timeout, connect,
-    /// status and decode itself; DNS, refusal and TLS are in the chain below it).
-    pub fn of(e: &reqwest::Error) -> Cause {
-        if e.is_timeout() {
-            return Cause::Timeout;
-        }
-        if e.is_status() {
-            return Cause::Status;
-        }
-        if e.is_decode() {
-            return Cause::Decode;
-        }
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-        while let Some(err) = source {
-            if let Some(io) = err.downcast_ref::<std::io::Error>() {
-                match io.kind() {
-                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset => {
-                        return Cause::Refused;
-                    }
-                    std::io::ErrorKind::TimedOut => return Cause::Timeout,
-                    _ => {}
-                }
-            }
-            if err.downcast_ref::<rustls::Error>().is_some() {
-                return Cause::Tls;
-            }
-            // hyper-util's resolver error is private; its message is stable ("dns error").
-            if err.to_string().starts_with("dns error") {
-                return Cause::Dns;
-            }
-            source = err.source();
-        }
-        if e.is_connect() {
-            Cause::Refused
-        } else {
-            Cause::Other
-        }
+        encoder.write_str(self.name())
     }
 }
 
@@ -168,30 +66,6 @@ pub fn upstream_ttfb(upstream: Upstream, took: Duration) {
         .observe(took.as_secs_f64());
 }
 
-/// Records the outcome of one `send()` started at `started`: its time to first byte when
-/// headers came, a `status` failure for an error status, its cause when it failed.
-pub fn record_send(
-    upstream: Upstream,
-    started: std::time::Instant,
-    result: &Result<reqwest::Response, reqwest::Error>,
-) {
-    match result {
-        Ok(resp) => {
-            upstream_ttfb(upstream, started.elapsed());
-            if is_failure(resp.status()) {
-                upstream_error(upstream, Cause::Status);
-            }
-        }
-        Err(e) => upstream_error(upstream, Cause::of(e)),
-    }
-}
-
-/// An answer that means the upstream failed us: 5xx, or 401/403/429 (plexgate's credentials or
-/// its rate were refused). A 404 is an answer ("no such item"), not a failure.
-pub fn is_failure(status: reqwest::StatusCode) -> bool {
-    status.is_server_error() || matches!(status.as_u16(), 401 | 403 | 429)
-}
-
 /// Adds the process-wide upstream families to a server's registry (shared, not copied).
 pub(super) fn register(registry: &mut Registry) {
     registry.register(
@@ -204,33 +78,4 @@ pub(super) fn register(registry: &mut Registry) {
         "Time from sending a request upstream to its response headers",
         TTFB.clone(),
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn refused_and_dns_are_told_apart() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::new();
-        // A port nothing listens on: bind, read the port, close.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let e = client
-            .get(format!("http://127.0.0.1:{port}/"))
-            .send()
-            .await
-            .unwrap_err();
-        assert_eq!(Cause::of(&e), Cause::Refused, "{e:?}");
-        let e = client
-            .get("http://plexgate-no-such-host.invalid/")
-            .send()
-            .await
-            .unwrap_err();
-        assert_eq!(Cause::of(&e), Cause::Dns, "{e:?}");
-    }
 }

@@ -14,12 +14,12 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde_json::Value;
 
 use super::{AccessError, ClientIdentity, PlexError, ServerAccess, ServerDirectory};
-use crate::metrics::upstream::{Upstream, record_send};
+use crate::upstream::{self, Upstream};
 
 /// Total time for a metadata read.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(15);
@@ -233,10 +233,7 @@ impl PlexClient {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(body).map_err(|e| PlexError::BadBody {
-            base: self.access.base.clone(),
-            reason: e.to_string(),
-        })
+        serde_json::from_slice(body).map_err(|e| PlexError::undecodable(&self.access.base, e, ""))
     }
 
     async fn send(
@@ -265,18 +262,12 @@ impl PlexClient {
             .header(http::header::ACCEPT, "application/json")
             .timeout(timeout)
             .send()
-            .await;
-        record_send(Upstream::Plex, started, &resp);
-        let resp = resp.map_err(|e| PlexError::from_reqwest(base, &e))?;
+            .await
+            .map_err(|e| PlexError::from_reqwest(base, &e))?;
+        crate::metrics::upstream::upstream_ttfb(crate::upstream::Upstream::Plex, started.elapsed());
         let status = resp.status();
-        if status == http::StatusCode::UNAUTHORIZED {
-            return Err(PlexError::Unauthorized { base: base.clone() });
-        }
         if !status.is_success() {
-            return Err(PlexError::Status {
-                base: base.clone(),
-                status: status.as_u16(),
-            });
+            return Err(PlexError::from_status(base, status.as_u16(), path));
         }
         let content_type = resp
             .headers()
@@ -288,34 +279,16 @@ impl PlexClient {
     }
 }
 
-/// Collects a body, refusing more than `max` bytes.
+/// Collects a body, refusing more than `max` bytes (see `upstream::read_bounded`).
 pub async fn read_limited(
-    mut resp: reqwest::Response,
+    resp: reqwest::Response,
     max: usize,
     base: &str,
 ) -> Result<Bytes, PlexError> {
-    let too_big = || PlexError::BadBody {
-        base: base.to_string(),
-        reason: format!("the body is larger than {max} bytes"),
-    };
-    if resp
-        .content_length()
-        .is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX))
-    {
-        return Err(too_big());
-    }
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = resp
-        .chunk()
+    let route = resp.url().path().to_string();
+    upstream::read_bounded(Upstream::Plex, resp, max, &route)
         .await
-        .map_err(|e| PlexError::from_reqwest(base, &e))?
-    {
-        if buf.len() + chunk.len() > max {
-            return Err(too_big());
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf.freeze())
+        .map_err(|e| PlexError::from_upstream(base, &e))
 }
 
 #[cfg(test)]

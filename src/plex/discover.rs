@@ -19,8 +19,10 @@ use serde_json::Value;
 
 use super::ServerAccess;
 use super::identity_headers::ClientIdentity;
+pub use super::watchlist_id::{Kind, Scheme, WatchlistId};
+use super::watchlist_id::{is_digits, is_discover_key};
 use crate::config::DiscoverConfig;
-use crate::metrics::upstream::{Upstream, record_send};
+use crate::upstream::{self, Upstream};
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_BODY: usize = 16 << 20;
@@ -43,133 +45,12 @@ pub enum DiscoverError {
     /// The id the browser sent is not one Discover or its matching knows.
     #[error("{0}")]
     UnknownId(&'static str),
-    /// No answer in time.
-    #[error("Plex did not answer in time")]
-    Timeout,
-    /// Connection failed.
-    #[error("Plex is unreachable")]
-    Unreachable,
-    /// Unexpected status.
-    #[error("Plex answered HTTP {status}")]
-    Upstream {
-        /// The status.
-        status: u16,
-    },
+    /// The provider was slow, down, answered an unexpected status or a body over the limit.
+    #[error(transparent)]
+    Upstream(#[from] upstream::Error),
     /// Not the JSON shape expected (or it carried the account token).
     #[error("Plex sent a response plexgate cannot use")]
     BadBody,
-}
-
-/// Movie or show, as the metadata provider's `type` (1 or 2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `type=1`.
-    Movie,
-    /// `type=2`.
-    Show,
-}
-
-impl Kind {
-    /// `movie`/`1` or `show`/`tv`/`2`.
-    pub fn parse(s: &str) -> Option<Kind> {
-        match s {
-            "movie" | "movies" | "1" => Some(Kind::Movie),
-            "show" | "shows" | "tv" | "2" => Some(Kind::Show),
-            _ => None,
-        }
-    }
-
-    fn number(self) -> &'static str {
-        match self {
-            Kind::Movie => "1",
-            Kind::Show => "2",
-        }
-    }
-}
-
-/// An external id scheme the metadata provider matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    /// `tmdb://<digits>` (movie and TV ids overlap).
-    Tmdb,
-    /// `imdb://tt<digits>`.
-    Imdb,
-    /// `tvdb://<digits>`.
-    Tvdb,
-}
-
-impl Scheme {
-    fn prefix(self) -> &'static str {
-        match self {
-            Scheme::Tmdb => "tmdb",
-            Scheme::Imdb => "imdb",
-            Scheme::Tvdb => "tvdb",
-        }
-    }
-}
-
-/// What the frontend sent as a watchlist id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WatchlistId {
-    /// A Discover ratingKey (24 hex, lower case).
-    Discover(String),
-    /// An external id to match.
-    External {
-        /// Which scheme.
-        scheme: Scheme,
-        /// The id (digits, or `tt…` for IMDb).
-        id: String,
-    },
-    /// A ratingKey in the user's Plex library.
-    Library(String),
-}
-
-fn is_discover_key(s: &str) -> bool {
-    s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn is_digits(s: &str, max: usize) -> bool {
-    (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-impl WatchlistId {
-    /// Sorts out an id as the frontend sends it (already percent-decoded).
-    pub fn parse(raw: &str) -> Option<WatchlistId> {
-        let raw = raw.trim();
-        if let Some(rest) = raw.strip_prefix("plex://") {
-            // plex://movie/<hex>, plex://show/<hex>, plex://episode/<hex>, …
-            let (kind, key) = rest.split_once('/')?;
-            let kind_ok = ["movie", "show", "season", "episode"].contains(&kind);
-            return (kind_ok && is_discover_key(key))
-                .then(|| WatchlistId::Discover(key.to_ascii_lowercase()));
-        }
-        let raw = raw.strip_prefix("plex:").unwrap_or(raw);
-        if is_discover_key(raw) {
-            return Some(WatchlistId::Discover(raw.to_ascii_lowercase()));
-        }
-        if is_digits(raw, 12) {
-            return Some(WatchlistId::Library(raw.to_string()));
-        }
-        let (scheme, rest) = raw.split_once("://")?;
-        let scheme = match scheme {
-            "tmdb" | "themoviedb" | "com.plexapp.agents.themoviedb" => Scheme::Tmdb,
-            "imdb" | "com.plexapp.agents.imdb" => Scheme::Imdb,
-            "tvdb" | "thetvdb" | "com.plexapp.agents.thetvdb" => Scheme::Tvdb,
-            _ => return None,
-        };
-        // Legacy agent guids carry `?lang=…` and, for TV, `/season/episode`.
-        let id = rest.split(['?', '/']).next().unwrap_or("");
-        let valid = match scheme {
-            Scheme::Imdb => id
-                .strip_prefix("tt")
-                .is_some_and(|digits| is_digits(digits, 12)),
-            Scheme::Tmdb | Scheme::Tvdb => is_digits(id, 12),
-        };
-        valid.then(|| WatchlistId::External {
-            scheme,
-            id: id.to_string(),
-        })
-    }
 }
 
 /// The Discover, metadata and VOD providers.
@@ -230,41 +111,23 @@ impl Discover {
         req: reqwest::RequestBuilder,
         token: &str,
     ) -> Result<(u16, Bytes), DiscoverError> {
-        // reqwest's Display names the URL; only the kind of failure is kept.
-        let kind = |e: reqwest::Error| {
-            if e.is_timeout() {
-                DiscoverError::Timeout
-            } else {
-                DiscoverError::Unreachable
-            }
-        };
-        let started = std::time::Instant::now();
-        let resp = req.send().await;
-        record_send(Upstream::PlexTv, started, &resp);
-        let resp = resp.map_err(kind)?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-            return Err(DiscoverError::BadBody);
-        }
-        let body = resp.bytes().await.map_err(kind)?;
-        if body.len() > MAX_BODY || contains(&body, token.as_bytes()) {
+        // `upstream` keeps only the kind of failure: reqwest's Display names the URL.
+        let answer = upstream::exchange(Upstream::PlexTv, req, MAX_BODY).await?;
+        if contains(&answer.body, token.as_bytes()) {
             tracing::warn!(
-                status,
-                "a Plex provider response was refused (too large or carried the account token)"
+                status = answer.status,
+                "a Plex provider response was refused (it carried the account token)"
             );
             return Err(DiscoverError::BadBody);
         }
-        match status {
-            200..=299 => Ok((status, body)),
+        match answer.status {
+            200..=299 => Ok((answer.status, answer.body)),
             401 | 403 => Err(DiscoverError::Unauthorized),
             404 => Err(DiscoverError::NotFound),
-            429 => Err(DiscoverError::RateLimited { retry_after }),
-            s => Err(DiscoverError::Upstream { status: s }),
+            429 => Err(DiscoverError::RateLimited {
+                retry_after: answer.retry_after,
+            }),
+            _ => Err(answer.unexpected_status().into()),
         }
     }
 
@@ -316,7 +179,7 @@ impl Discover {
             .await
         {
             Ok((status, _)) => Ok(status),
-            Err(DiscoverError::Upstream { status: 409 }) if add => Ok(409),
+            Err(DiscoverError::Upstream(e)) if add && e.status() == Some(409) => Ok(409),
             Err(e) => Err(e),
         }
     }
@@ -511,55 +374,6 @@ fn discover_key_of(item: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_what_the_frontend_sends() {
-        let hex = "5d776b59ad5437001f79c6f8";
-        assert_eq!(
-            WatchlistId::parse(&format!("plex://movie/{hex}")),
-            Some(WatchlistId::Discover(hex.into()))
-        );
-        assert_eq!(
-            WatchlistId::parse(&format!("plex:{}", hex.to_uppercase())),
-            Some(WatchlistId::Discover(hex.into()))
-        );
-        assert_eq!(
-            WatchlistId::parse("tmdb://949"),
-            Some(WatchlistId::External {
-                scheme: Scheme::Tmdb,
-                id: "949".into()
-            })
-        );
-        assert_eq!(
-            WatchlistId::parse("com.plexapp.agents.imdb://tt0113277?lang=en"),
-            Some(WatchlistId::External {
-                scheme: Scheme::Imdb,
-                id: "tt0113277".into()
-            })
-        );
-        assert_eq!(
-            WatchlistId::parse("com.plexapp.agents.thetvdb://81189/1/1?lang=en"),
-            Some(WatchlistId::External {
-                scheme: Scheme::Tvdb,
-                id: "81189".into()
-            })
-        );
-        assert_eq!(
-            WatchlistId::parse("plex:101"),
-            Some(WatchlistId::Library("101".into()))
-        );
-        for bad in [
-            "",
-            "tmdb://94x9",
-            "imdb://0113277",
-            "plex://movie/../../x",
-            "http://evil/x",
-            "tmdb://949&X-Plex-Token=1",
-            "5d776b59ad5437001f79c6f",
-        ] {
-            assert_eq!(WatchlistId::parse(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn discover_key_from_rating_key_or_guid() {

@@ -6,7 +6,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::PlexError;
-use crate::metrics::upstream::{Upstream, record_send};
+
+/// `/identity` and `/` are a few hundred bytes; anything near this is not a Plex server.
+const MAX_BODY: usize = 1 << 20;
 
 /// What `/identity` says about a server.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -38,31 +40,17 @@ pub async fn probe_identity(
         .header(http::header::ACCEPT, "application/json")
         .timeout(timeout)
         .send()
-        .await;
-    record_send(Upstream::Plex, started, &resp);
-    let resp = resp.map_err(|e| PlexError::from_reqwest(base, &e))?;
-    let status = resp.status();
-    if status == http::StatusCode::UNAUTHORIZED {
-        return Err(PlexError::Unauthorized {
-            base: base.to_string(),
-        });
-    }
-    if !status.is_success() {
-        return Err(PlexError::Status {
-            base: base.to_string(),
-            status: status.as_u16(),
-        });
-    }
-    let body = resp
-        .bytes()
         .await
         .map_err(|e| PlexError::from_reqwest(base, &e))?;
+    crate::metrics::upstream::upstream_ttfb(crate::upstream::Upstream::Plex, started.elapsed());
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(PlexError::from_status(base, status.as_u16(), "/identity"));
+    }
+    let body = super::client::read_limited(resp, MAX_BODY, base).await?;
     serde_json::from_slice::<Envelope>(&body)
         .map(|e| e.media_container)
-        .map_err(|e| PlexError::BadBody {
-            base: base.to_string(),
-            reason: e.to_string(),
-        })
+        .map_err(|e| PlexError::undecodable(base, e, "/identity"))
 }
 
 /// What `GET /` says about a server (needs the server token).
@@ -104,31 +92,14 @@ pub async fn server_info(
         .header("X-Plex-Token", token)
         .timeout(timeout)
         .send()
-        .await;
-    record_send(Upstream::Plex, started, &resp);
-    let resp = resp.map_err(|e| PlexError::from_reqwest(base, &e))?;
-    match resp.status() {
-        s if s == http::StatusCode::UNAUTHORIZED => {
-            return Err(PlexError::Unauthorized {
-                base: base.to_string(),
-            });
-        }
-        s if !s.is_success() => {
-            return Err(PlexError::Status {
-                base: base.to_string(),
-                status: s.as_u16(),
-            });
-        }
-        _ => {}
-    }
-    let body = resp
-        .bytes()
         .await
         .map_err(|e| PlexError::from_reqwest(base, &e))?;
+    crate::metrics::upstream::upstream_ttfb(crate::upstream::Upstream::Plex, started.elapsed());
+    if !resp.status().is_success() {
+        return Err(PlexError::from_status(base, resp.status().as_u16(), "/"));
+    }
+    let body = super::client::read_limited(resp, MAX_BODY, base).await?;
     serde_json::from_slice::<InfoEnvelope>(&body)
         .map(|e| e.media_container)
-        .map_err(|e| PlexError::BadBody {
-            base: base.to_string(),
-            reason: e.to_string(),
-        })
+        .map_err(|e| PlexError::undecodable(base, e, "/"))
 }

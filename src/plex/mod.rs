@@ -14,6 +14,7 @@ pub mod ratings;
 pub mod sync;
 pub mod timeline;
 pub mod transcoder;
+pub mod watchlist_id;
 
 pub use access::{AccessError, ServerAccess, ServerDirectory};
 pub use error::PlexError;

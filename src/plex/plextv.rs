@@ -8,9 +8,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::PlexError;
-use crate::metrics::upstream::{Upstream, record_send};
+use crate::upstream::{self, Upstream};
 
 const TIMEOUT: Duration = Duration::from_secs(15);
+/// Largest plex.tv body accepted (an account with hundreds of shared servers stays far below).
+const MAX_BODY: usize = 16 << 20;
 
 /// A plex.tv client bound to a base URL and plexgate's product name.
 #[derive(Debug, Clone)]
@@ -152,7 +154,10 @@ pub enum PlexTvError {
     /// The PIN is unknown or expired.
     #[error("the PIN is unknown or expired")]
     PinGone,
-    /// Anything else: network, 5xx, unexpected body.
+    /// plex.tv was slow, down, answered an unexpected status or a body over the limit.
+    #[error(transparent)]
+    Upstream(#[from] upstream::Error),
+    /// Anything else: an unexpected body, a failure relayed from Plex.
     #[error("plex.tv is unavailable: {0}")]
     Unavailable(String),
 }
@@ -192,35 +197,18 @@ impl PlexTv {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<bytes::Bytes, PlexTvError> {
-        let started = std::time::Instant::now();
-        let resp = req.send().await;
-        record_send(Upstream::PlexTv, started, &resp);
-        let resp = resp.map_err(|e| {
-            PlexTvError::Unavailable(if e.is_timeout() {
-                "timeout".into()
-            } else {
-                "connection failed".into()
-            })
-        })?;
-        let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok());
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|_| PlexTvError::Unavailable("the response broke off".into()))?;
-        match status.as_u16() {
-            200..=299 => Ok(body),
+        let answer = upstream::exchange(Upstream::PlexTv, req, MAX_BODY).await?;
+        match answer.status {
+            200..=299 => Ok(answer.body),
             401 => Err(PlexTvError::Unauthorized),
-            422 if String::from_utf8_lossy(&body).contains("Invalid token") => {
+            422 if String::from_utf8_lossy(&answer.body).contains("Invalid token") => {
                 Err(PlexTvError::Unauthorized)
             }
-            429 => Err(PlexTvError::RateLimited { retry_after }),
+            429 => Err(PlexTvError::RateLimited {
+                retry_after: answer.retry_after,
+            }),
             404 | 410 => Err(PlexTvError::PinGone),
-            s => Err(PlexTvError::Unavailable(format!("HTTP {s}"))),
+            _ => Err(answer.unexpected_status().into()),
         }
     }
 

@@ -11,7 +11,7 @@ use http::HeaderMap;
 use serde_json::Value;
 
 use super::{ClientIdentity, PlexError, ServerAccess};
-use crate::metrics::upstream::{Upstream, record_send};
+use crate::metrics::upstream::{Upstream, upstream_ttfb};
 
 /// Metadata calls get a bounded total time; streams never do.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
@@ -157,10 +157,8 @@ pub async fn decision(
 ) -> Result<Decision, PlexError> {
     let path = format!("/video/:/transcode/universal/decision?{}", req.query());
     let body = call(client, access, identity, Some(session_identifier), &path).await?;
-    let json: Value = serde_json::from_slice(&body).map_err(|e| PlexError::BadBody {
-        base: access.base.clone(),
-        reason: e.to_string(),
-    })?;
+    let json: Value = serde_json::from_slice(&body)
+        .map_err(|e| PlexError::undecodable(&access.base, e, &path))?;
     let mc = &json["MediaContainer"];
     let part = &mc["Metadata"][0]["Media"][0]["Part"][0];
     Ok(Decision {
@@ -244,23 +242,17 @@ async fn call(
         .timeout(CALL_TIMEOUT)
         .send()
         .await;
-    record_send(Upstream::Plex, started, &resp);
     let resp = resp.map_err(|e| PlexError::from_reqwest(&access.base, &e))?;
+    upstream_ttfb(Upstream::Plex, started.elapsed());
     let status = resp.status();
-    if status == http::StatusCode::UNAUTHORIZED {
-        return Err(PlexError::Unauthorized {
-            base: access.base.clone(),
-        });
-    }
     if !status.is_success() {
-        return Err(PlexError::Status {
-            base: access.base.clone(),
-            status: status.as_u16(),
-        });
+        return Err(PlexError::from_status(
+            &access.base,
+            status.as_u16(),
+            path_and_query,
+        ));
     }
-    resp.bytes()
-        .await
-        .map_err(|e| PlexError::from_reqwest(&access.base, &e))
+    super::client::read_limited(resp, super::client::MAX_JSON_BYTES, &access.base).await
 }
 
 fn lenient_int(v: &Value) -> Option<i64> {

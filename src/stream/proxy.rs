@@ -26,8 +26,9 @@ use super::scope::CanonicalPath;
 use super::session::LiveSession;
 use crate::body::{Body, BoxError};
 use crate::metrics::Metrics;
-use crate::metrics::upstream::{self, Cause, Upstream, upstream_error, upstream_ttfb};
+use crate::metrics::upstream::{upstream_error, upstream_ttfb};
 use crate::plex::{ClientIdentity, ServerAccess};
+use crate::upstream::{self, Cause, Upstream};
 
 /// Largest manifest plexgate reads (a 10,000-segment playlist is about 1 MB). It bounds the
 /// memory of one rewrite together with [`manifest::MAX_OUTPUT_BYTES`].
@@ -94,7 +95,8 @@ impl Proxy {
         fwd: &Forward<'_>,
         manifest_expected: bool,
     ) -> Result<reqwest::Response, ProxyError> {
-        let mut url = format!("{}{}", access.base, fwd.path.to_upstream());
+        let route = fwd.path.to_upstream();
+        let mut url = format!("{}{route}", access.base);
         if let Some(q) = fwd.query.as_deref().filter(|q| !q.is_empty()) {
             url.push('?');
             url.push_str(q);
@@ -121,11 +123,11 @@ impl Proxy {
         let resp = match tokio::time::timeout(self.idle_timeout, req.send()).await {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) if !e.is_timeout() => {
-                upstream_error(Upstream::Plex, Cause::of(&e));
+                upstream::Error::from_reqwest(Upstream::Plex, &e, &route);
                 return Err(ProxyError::Unreachable);
             }
             Ok(Err(_)) | Err(_) => {
-                upstream_error(Upstream::Plex, Cause::Timeout);
+                upstream::Error::new(Upstream::Plex, Cause::Timeout, None, &route);
                 return Err(ProxyError::Timeout);
             }
         };
@@ -137,8 +139,9 @@ impl Proxy {
         if passthrough {
             return Ok(resp);
         }
-        if upstream::is_failure(status) {
-            upstream_error(Upstream::Plex, Cause::Status);
+        if status.is_server_error() || status == StatusCode::UNAUTHORIZED {
+            // Plex's own 4xx (a missing part, a bad range) is the browser's answer, not a failure.
+            upstream::Error::new(Upstream::Plex, Cause::Status, Some(status.as_u16()), &route);
         }
         if status == StatusCode::UNAUTHORIZED {
             return Err(ProxyError::Unauthorized);

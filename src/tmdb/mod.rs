@@ -27,7 +27,7 @@ use crate::cache::{Bucket, Entry, Hit};
 use crate::config::TmdbConfig;
 use crate::crypto::SecretBox;
 use crate::db::{self, Db, DbError};
-use crate::metrics::upstream::{Upstream, record_send};
+use crate::upstream::{self, Upstream};
 pub use endpoints::{Endpoint, EndpointError, Query};
 pub use limiter::{Busy, RateLimiter};
 use stats::{Event, Usage};
@@ -109,21 +109,9 @@ pub enum TmdbError {
         /// Seconds to wait.
         retry_after: u64,
     },
-    /// TMDB did not answer in time.
-    #[error("TMDB did not answer in time")]
-    Timeout,
-    /// TMDB could not be reached.
-    #[error("TMDB is unreachable")]
-    Unreachable,
-    /// TMDB answered with an unexpected status.
-    #[error("TMDB answered HTTP {status}")]
-    Upstream {
-        /// The status.
-        status: u16,
-    },
-    /// TMDB sent something that is not JSON.
-    #[error("TMDB sent a response that is not JSON")]
-    BadBody,
+    /// TMDB was slow, down, answered an unexpected status or an unusable body.
+    #[error(transparent)]
+    Upstream(#[from] upstream::Error),
     /// The user's key could not be read from storage.
     #[error("the stored TMDB key could not be read: {0}")]
     Storage(Arc<DbError>),
@@ -426,59 +414,33 @@ impl Tmdb {
         if key.is_bearer() {
             req = req.bearer_auth(&*key.value);
         }
-        // reqwest's error Display names the URL, which holds a v3 key: keep only the kind.
-        let started = std::time::Instant::now();
-        let resp = req.send().await;
-        record_send(Upstream::Tmdb, started, &resp);
-        let resp = resp.map_err(|e| {
-            if e.is_timeout() {
-                TmdbError::Timeout
-            } else {
-                TmdbError::Unreachable
-            }
-        })?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-            return Err(TmdbError::BadBody);
-        }
-        let body = resp.bytes().await.map_err(|e| {
-            if e.is_timeout() {
-                TmdbError::Timeout
-            } else {
-                TmdbError::Unreachable
-            }
-        })?;
+        // The URL holds a v3 key: `upstream` keeps only the kind of failure and the path.
+        let answer = upstream::exchange(Upstream::Tmdb, req, MAX_BODY).await?;
+        let (status, body) = (answer.status, &answer.body);
         tracing::debug!(path = %endpoint.path, status, bytes = body.len(), "TMDB answered");
         match status {
             200..=299 => {
-                if body.len() > MAX_BODY
-                    || serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err()
-                {
-                    return Err(TmdbError::BadBody);
+                if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
+                    return Err(answer.undecodable().into());
                 }
-                Ok(body)
+                Ok(answer.body)
             }
             401 => Err(TmdbError::Unauthorized {
                 user_key: matches!(key.owner, KeyOwner::User(_)),
             }),
             404 => Err(TmdbError::NotFound),
             429 => {
-                let retry_after = retry_after.unwrap_or(10).clamp(1, 3600);
+                let retry_after = answer.retry_after.unwrap_or(10).clamp(1, 3600);
                 self.0.limiter.cool_down(Duration::from_secs(retry_after));
                 tracing::warn!(retry_after, "TMDB answered 429; pausing TMDB requests");
                 Err(TmdbError::RateLimited { retry_after })
             }
             400 | 422 => Err(TmdbError::BadRequest {
-                status_code: serde_json::from_slice::<serde_json::Value>(&body)
+                status_code: serde_json::from_slice::<serde_json::Value>(body)
                     .ok()
                     .and_then(|v| v.get("status_code").and_then(serde_json::Value::as_i64)),
             }),
-            s => Err(TmdbError::Upstream { status: s }),
+            _ => Err(answer.unexpected_status().into()),
         }
     }
 }

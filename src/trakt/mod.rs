@@ -11,6 +11,7 @@
 //! error or a log line (reqwest errors are reduced to their kind, bodies sent to Trakt are never
 //! logged); a device code polled by a user it was not issued to.
 
+mod connection;
 pub mod device;
 pub mod tokens;
 
@@ -25,8 +26,8 @@ use serde_json::{Value, json};
 use crate::cache::{Bucket, Entry, Hit};
 use crate::config::TraktConfig;
 use crate::crypto::SecretBox;
-use crate::db::{self, Db, DbError};
-use crate::metrics::upstream::{Upstream, record_send};
+use crate::db::{Db, DbError};
+use crate::upstream::{self, Answer, Upstream};
 use device::DeviceCodes;
 pub use tokens::TokenSet;
 
@@ -69,19 +70,10 @@ pub enum TraktError {
     /// A Trakt account limit was reached (420, e.g. a full watchlist).
     #[error("a Trakt account limit was reached")]
     LimitExceeded,
-    /// No answer in time.
-    #[error("Trakt did not answer in time")]
-    Timeout,
-    /// Connection failed.
-    #[error("Trakt is unreachable")]
-    Unreachable,
-    /// Unexpected status.
-    #[error("Trakt answered HTTP {status}")]
-    Upstream {
-        /// The status.
-        status: u16,
-    },
-    /// Not JSON.
+    /// Trakt was slow, down, answered an unexpected status or a body over the limit.
+    #[error(transparent)]
+    Upstream(#[from] upstream::Error),
+    /// Not the JSON shape expected.
     #[error("Trakt sent a response that is not JSON")]
     BadBody,
     /// Stored tokens could not be read or written.
@@ -148,15 +140,6 @@ pub struct TraktDeps {
     pub secrets: SecretBox,
 }
 
-fn map_send_error(e: reqwest::Error) -> TraktError {
-    // reqwest's Display names the URL; keep only the kind.
-    if e.is_timeout() {
-        TraktError::Timeout
-    } else {
-        TraktError::Unreachable
-    }
-}
-
 impl Trakt {
     /// A client for `config`; without both credentials every call is [`TraktError::NotConfigured`].
     pub fn new(config: &TraktConfig, deps: TraktDeps) -> Trakt {
@@ -210,54 +193,31 @@ impl Trakt {
         Ok(req)
     }
 
-    /// Sends and returns `(status, body)` for any status; only transport failures are errors.
-    async fn exchange(
-        req: reqwest::RequestBuilder,
-    ) -> Result<(u16, Option<u64>, Bytes), TraktError> {
-        let started = std::time::Instant::now();
-        let resp = req.send().await;
-        record_send(Upstream::Trakt, started, &resp);
-        let resp = resp.map_err(map_send_error)?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-            return Err(TraktError::BadBody);
-        }
-        let body = resp.bytes().await.map_err(map_send_error)?;
-        if body.len() > MAX_BODY {
-            return Err(TraktError::BadBody);
-        }
-        Ok((status, retry_after, body))
+    /// Sends and reads the answer (bounded) for any status; only transport failures are errors.
+    async fn exchange(req: reqwest::RequestBuilder) -> Result<Answer, TraktError> {
+        // `upstream` keeps only the kind of failure: reqwest's Display names the URL.
+        Ok(upstream::exchange(Upstream::Trakt, req, MAX_BODY).await?)
     }
 
     /// A JSON 2xx body, or the error its status stands for. A 401/403 on a call made with a
     /// user's token means the user's connection; on any other call, the application's.
-    fn accept(
-        status: u16,
-        retry_after: Option<u64>,
-        body: Bytes,
-        with_user_token: bool,
-    ) -> Result<Bytes, TraktError> {
-        match status {
+    fn accept(answer: Answer, with_user_token: bool) -> Result<Bytes, TraktError> {
+        match answer.status {
             200..=299 => {
-                if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
-                    return Err(TraktError::BadBody);
+                if serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body).is_err() {
+                    return Err(answer.undecodable().into());
                 }
-                Ok(body)
+                Ok(answer.body)
             }
             401 | 403 if with_user_token => Err(TraktError::NotAuthenticated),
             401 | 403 => Err(TraktError::AppRejected),
             404 => Err(TraktError::NotFound),
             420 => Err(TraktError::LimitExceeded),
             429 => Err(TraktError::RateLimited {
-                retry_after: retry_after.unwrap_or(10).clamp(1, 3600),
+                retry_after: answer.retry_after.unwrap_or(10).clamp(1, 3600),
             }),
-            400 | 409 | 412 | 422 => Err(TraktError::Rejected { status }),
-            s => Err(TraktError::Upstream { status: s }),
+            status @ (400 | 409 | 412 | 422) => Err(TraktError::Rejected { status }),
+            _ => Err(answer.unexpected_status().into()),
         }
     }
 
@@ -268,9 +228,9 @@ impl Trakt {
         self.0
             .cache
             .get_or_fetch(cache_key, || async move {
-                let (status, retry_after, body) = Self::exchange(req).await?;
-                tracing::debug!(status, "Trakt chart answered");
-                Self::accept(status, retry_after, body, false).map(|b| Entry::json(b, CHART_TTL))
+                let answer = Self::exchange(req).await?;
+                tracing::debug!(status = answer.status, "Trakt chart answered");
+                Self::accept(answer, false).map(|b| Entry::json(b, CHART_TTL))
             })
             .await
             .map_err(|shared| (*shared).clone())
@@ -279,10 +239,10 @@ impl Trakt {
     /// `GET` a user resource with the user's (fresh) token.
     pub async fn user_get(&self, user_id: i64, path: &str) -> Result<Bytes, TraktError> {
         let token = self.access_token(user_id).await?;
-        let (status, retry_after, body) =
+        let answer =
             Self::exchange(self.request(reqwest::Method::GET, path, Some(&token))?).await?;
-        tracing::debug!(user_id, status, "Trakt user call answered");
-        Self::accept(status, retry_after, body, true)
+        tracing::debug!(user_id, status = answer.status, "Trakt user call answered");
+        Self::accept(answer, true)
     }
 
     /// `POST` a JSON document to a user resource (`/sync/watchlist`, …).
@@ -296,9 +256,9 @@ impl Trakt {
         let req = self
             .request(reqwest::Method::POST, path, Some(&token))?
             .body(body.to_string());
-        let (status, retry_after, body) = Self::exchange(req).await?;
-        tracing::debug!(user_id, status, "Trakt user write answered");
-        Self::accept(status, retry_after, body, true)
+        let answer = Self::exchange(req).await?;
+        tracing::debug!(user_id, status = answer.status, "Trakt user write answered");
+        Self::accept(answer, true)
     }
 
     /// `POST /oauth/device/code`: Trakt's answer unchanged, its device code bound to `user_id`.
@@ -307,8 +267,7 @@ impl Trakt {
         let req = self
             .request(reqwest::Method::POST, "/oauth/device/code", None)?
             .body(json!({"client_id": creds.client_id}).to_string());
-        let (status, retry_after, body) = Self::exchange(req).await?;
-        let body = Self::accept(status, retry_after, body, false)?;
+        let body = Self::accept(Self::exchange(req).await?, false)?;
         let parsed: Value = serde_json::from_slice(&body).map_err(|_| TraktError::BadBody)?;
         let code = parsed
             .get("device_code")
@@ -342,7 +301,7 @@ impl Trakt {
                 json!({"code": code, "client_id": creds.client_id, "client_secret": creds.client_secret})
                     .to_string(),
             );
-        let (status, _, body) = Self::exchange(req).await?;
+        let Answer { status, body, .. } = Self::exchange(req).await?;
         if (200..=299).contains(&status) {
             let tokens =
                 TokenSet::from_trakt(&body, crate::util::unix_now()).ok_or(TraktError::BadBody)?;
@@ -389,159 +348,5 @@ impl Trakt {
             self.0.devices.release(code);
         }
         Ok(DevicePoll::NotYet(code_name, description))
-    }
-
-    fn refresh_lock(&self, user_id: i64) -> Arc<tokio::sync::Mutex<()>> {
-        self.0
-            .refresh_locks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(user_id)
-            .or_default()
-            .clone()
-    }
-
-    /// The user's stored tokens, if connected.
-    pub async fn stored(&self, user_id: i64) -> Result<Option<TokenSet>, TraktError> {
-        let secrets = self.0.secrets.clone();
-        let json = self
-            .0
-            .db
-            .read(move |c| db::user_settings::trakt_tokens(c, user_id, &secrets))
-            .await?;
-        Ok(json.and_then(|j| serde_json::from_str::<TokenSet>(&j).ok()))
-    }
-
-    async fn store(&self, user_id: i64, tokens: &TokenSet) -> Result<(), TraktError> {
-        let secrets = self.0.secrets.clone();
-        let json = serde_json::to_string(tokens).map_err(|_| TraktError::BadBody)?;
-        self.0
-            .db
-            .write(move |c| {
-                db::user_settings::set_trakt_tokens(
-                    c,
-                    user_id,
-                    &json,
-                    &secrets,
-                    crate::util::unix_now(),
-                )
-            })
-            .await?;
-        Ok(())
-    }
-
-    async fn forget(&self, user_id: i64) -> Result<bool, TraktError> {
-        Ok(self
-            .0
-            .db
-            .write(move |c| {
-                db::user_settings::clear_trakt_tokens(c, user_id, crate::util::unix_now())
-            })
-            .await?)
-    }
-
-    /// The user's token set, refreshed first when it expires within [`REFRESH_MARGIN`].
-    /// Concurrent callers for one user wait for a single refresh.
-    pub async fn fresh_tokens(&self, user_id: i64) -> Result<TokenSet, TraktError> {
-        let lock = self.refresh_lock(user_id);
-        let _one_at_a_time = lock.lock().await;
-        let tokens = self
-            .stored(user_id)
-            .await?
-            .ok_or(TraktError::NotAuthenticated)?;
-        let now = crate::util::unix_now();
-        let margin = REFRESH_MARGIN.as_secs() as i64;
-        if tokens.expires_at() - now > margin {
-            return Ok(tokens);
-        }
-        let still_valid = tokens.expires_at() > now;
-        let Some(refresh_token) = tokens.refresh_token.clone() else {
-            return if still_valid {
-                Ok(tokens)
-            } else {
-                Err(TraktError::NotAuthenticated)
-            };
-        };
-        match self.refresh_grant(&refresh_token).await {
-            Ok(new) => {
-                self.store(user_id, &new).await?;
-                tracing::info!(user_id, "Trakt token refreshed");
-                Ok(new)
-            }
-            Err(TraktError::NotAuthenticated) if still_valid => {
-                tracing::warn!(
-                    user_id,
-                    "Trakt refused the refresh token; using the current token until it expires"
-                );
-                Ok(tokens)
-            }
-            Err(TraktError::NotAuthenticated) => {
-                // Expired, and the refresh token is dead: the user has to connect Trakt again.
-                self.forget(user_id).await?;
-                tracing::warn!(user_id, "Trakt refused the refresh token; disconnected");
-                Err(TraktError::NotAuthenticated)
-            }
-            Err(e) if still_valid => {
-                tracing::warn!(user_id, error = %e, "Trakt token refresh failed; using the current token until it expires");
-                Ok(tokens)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn access_token(&self, user_id: i64) -> Result<String, TraktError> {
-        self.credentials()?;
-        Ok(self.fresh_tokens(user_id).await?.access_token)
-    }
-
-    /// `POST /oauth/token` with the refresh grant.
-    async fn refresh_grant(&self, refresh_token: &str) -> Result<TokenSet, TraktError> {
-        let creds = self.credentials()?.clone();
-        let req = self
-            .request(reqwest::Method::POST, "/oauth/token", None)?
-            .body(
-                json!({
-                    "refresh_token": refresh_token,
-                    "client_id": creds.client_id,
-                    "client_secret": creds.client_secret,
-                    "redirect_uri": OOB_REDIRECT,
-                    "grant_type": "refresh_token",
-                })
-                .to_string(),
-            );
-        let (status, retry_after, body) = Self::exchange(req).await?;
-        match status {
-            200..=299 => {
-                TokenSet::from_trakt(&body, crate::util::unix_now()).ok_or(TraktError::BadBody)
-            }
-            // invalid_grant / invalid_client: the refresh token is no good.
-            400 | 401 | 403 => Err(TraktError::NotAuthenticated),
-            _ => Err(Self::accept(status, retry_after, body, false)
-                .err()
-                .unwrap_or(TraktError::BadBody)),
-        }
-    }
-
-    /// Disconnects: revokes the access token at Trakt (best effort) and forgets the tokens.
-    /// Returns whether tokens were stored.
-    pub async fn disconnect(&self, user_id: i64) -> Result<bool, TraktError> {
-        let creds = self.credentials()?.clone();
-        let lock = self.refresh_lock(user_id);
-        let _one_at_a_time = lock.lock().await;
-        let Some(tokens) = self.stored(user_id).await? else {
-            return Ok(false);
-        };
-        let req = self
-            .request(reqwest::Method::POST, "/oauth/revoke", None)?
-            .body(
-                json!({"token": tokens.access_token, "client_id": creds.client_id, "client_secret": creds.client_secret})
-                    .to_string(),
-            );
-        match Self::exchange(req).await {
-            Ok((status, _, _)) if (200..=299).contains(&status) => {}
-            Ok((status, _, _)) => tracing::warn!(user_id, status, "Trakt did not revoke the token"),
-            Err(e) => tracing::warn!(user_id, error = %e, "Trakt token revoke failed"),
-        }
-        self.forget(user_id).await
     }
 }

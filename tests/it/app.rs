@@ -192,3 +192,29 @@ async fn newer_database_is_refused_with_a_clear_message() {
     let err = plexgate::app::start(config).await.unwrap_err().to_string();
     assert!(err.contains("newer plexgate"), "{err}");
 }
+
+/// Behaviour change with issue 13 (what tower-http's CORS does): `Vary: Origin` on every
+/// response, also to a request without `Origin`, so a shared cache keeps one answer per origin.
+#[tokio::test]
+async fn every_response_varies_on_origin() {
+    let app = TestApp::start(&[("server.cors_origins", "https://app.example.com")]).await;
+    for origin in [
+        None,
+        Some("https://app.example.com"),
+        Some("https://evil.example"),
+    ] {
+        let mut req = client().get(app.url("/health"));
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let vary: Vec<_> = resp.headers().get_all("vary").iter().collect();
+        assert_eq!(vary, ["Origin"], "{origin:?}");
+        assert_eq!(
+            resp.headers().contains_key("access-control-allow-origin"),
+            origin == Some("https://app.example.com"),
+            "{origin:?}"
+        );
+    }
+}

@@ -401,18 +401,19 @@ async fn no_secret_reaches_a_response_or_a_log_line_of_the_real_binary() {
         .spawn()
         .expect("spawn plexgate");
     let output = Arc::new(Mutex::new(String::new()));
+    let mut readers = Vec::new();
     for stream in [
         Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
         Box::new(child.stdout.take().unwrap()),
     ] {
         let out = output.clone();
-        std::thread::spawn(move || {
+        readers.push(std::thread::spawn(move || {
             for line in BufReader::new(stream).lines().map_while(Result::ok) {
                 let mut o = out.lock().unwrap();
                 o.push_str(&line);
                 o.push('\n');
             }
-        });
+        }));
     }
     let origin = format!("http://127.0.0.1:{port}");
     let mut up = false;
@@ -500,7 +501,10 @@ async fn no_secret_reaches_a_response_or_a_log_line_of_the_real_binary() {
 
     let _ = child.kill();
     let _ = child.wait();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The pipes close with the process: every line is in once both readers are done.
+    for r in readers {
+        r.join().unwrap();
+    }
     let logs = output.lock().unwrap().clone();
     assert!(
         logs.contains("\"route\":\"/api/tmdb/validate-key\""),

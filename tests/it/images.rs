@@ -2,7 +2,6 @@
 //! Cache-Control, the in-memory cache, the host allowlist (a fake image host on loopback stands
 //! in for TMDB), and every SSRF / path / file trick refused.
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use crate::support::plex_world::PlexWorld;
@@ -10,7 +9,6 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 
 const POSTER: &[u8] = include_bytes!("../../fixtures/media/poster.jpg");
 
@@ -19,62 +17,49 @@ const POSTER: &[u8] = include_bytes!("../../fixtures/media/poster.jpg");
 struct Seen(Arc<Mutex<Vec<(String, bool)>>>);
 
 async fn image_host(other_port: u16) -> (String, Seen) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let seen = Seen::default();
     let log = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
+    let addr = crate::support::server::serve(move |req: Request<Incoming>| {
+        let log = log.clone();
+        async move {
+            let leaked = req.headers().contains_key("cookie")
+                || req.headers().contains_key("authorization")
+                || req.headers().contains_key("x-plex-token");
+            log.0
+                .lock()
+                .unwrap()
+                .push((req.uri().path().to_string(), leaked));
+            let resp = match req.uri().path() {
+                "/poster.jpg" => Response::builder()
+                    .header("content-type", "image/jpeg")
+                    .body(Full::new(Bytes::from_static(POSTER))),
+                "/redirect-in" => Response::builder()
+                    .status(302)
+                    .header("location", "/poster.jpg")
+                    .body(Full::new(Bytes::new())),
+                "/redirect-out" => Response::builder()
+                    .status(302)
+                    .header(
+                        "location",
+                        format!("http://127.0.0.1:{other_port}/poster.jpg"),
+                    )
+                    .body(Full::new(Bytes::new())),
+                "/redirect-file" => Response::builder()
+                    .status(302)
+                    .header("location", "file:///etc/passwd")
+                    .body(Full::new(Bytes::new())),
+                "/not-an-image" => Response::builder()
+                    .header("content-type", "text/html")
+                    .body(Full::new(Bytes::from_static(b"<html>hello</html>"))),
+                _ => Response::builder()
+                    .status(404)
+                    .body(Full::new(Bytes::new())),
             };
-            let log = log.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let log = log.clone();
-                    async move {
-                        let leaked = req.headers().contains_key("cookie")
-                            || req.headers().contains_key("authorization")
-                            || req.headers().contains_key("x-plex-token");
-                        log.0
-                            .lock()
-                            .unwrap()
-                            .push((req.uri().path().to_string(), leaked));
-                        let resp = match req.uri().path() {
-                            "/poster.jpg" => Response::builder()
-                                .header("content-type", "image/jpeg")
-                                .body(Full::new(Bytes::from_static(POSTER))),
-                            "/redirect-in" => Response::builder()
-                                .status(302)
-                                .header("location", "/poster.jpg")
-                                .body(Full::new(Bytes::new())),
-                            "/redirect-out" => Response::builder()
-                                .status(302)
-                                .header(
-                                    "location",
-                                    format!("http://127.0.0.1:{other_port}/poster.jpg"),
-                                )
-                                .body(Full::new(Bytes::new())),
-                            "/redirect-file" => Response::builder()
-                                .status(302)
-                                .header("location", "file:///etc/passwd")
-                                .body(Full::new(Bytes::new())),
-                            "/not-an-image" => Response::builder()
-                                .header("content-type", "text/html")
-                                .body(Full::new(Bytes::from_static(b"<html>hello</html>"))),
-                            _ => Response::builder()
-                                .status(404)
-                                .body(Full::new(Bytes::new())),
-                        };
-                        Ok::<_, Infallible>(resp.unwrap())
-                    }
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
+            resp.unwrap()
         }
-    });
+    })
+    .await;
+    let url = format!("http://{addr}");
     (url, seen)
 }
 

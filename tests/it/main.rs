@@ -37,3 +37,4 @@ mod streaming;
 mod tmdb;
 mod trakt;
 mod transport;
+mod upstream_bounds;

@@ -8,26 +8,13 @@ use std::time::Duration;
 
 use crate::support::browser::Browser;
 use crate::support::canary::Canary;
+use crate::support::demo_against;
 use crate::support::odd_plex::{OddPlex, pattern, pattern_byte};
-use crate::support::test_config;
 use plexgate::app::demo::Demo;
 use plexgate::demo::{DemoPlex, DemoPlexOptions};
 use serde_json::json;
 
 const U: &str = "/video/:/transcode/universal";
-
-async fn demo_against(
-    url: &str,
-    token: &str,
-    dir: &std::path::Path,
-    extra: &[(&str, &str)],
-) -> Demo {
-    let mut all = vec![("demo.plex_url", url), ("demo.plex_token", token)];
-    all.extend_from_slice(extra);
-    Demo::start(test_config(dir, &all))
-        .await
-        .expect("demo starts")
-}
 
 /// Signs a new browser in (its own login session) and returns it with its facade base URL.
 async fn browser<'c>(demo: &Demo, canary: &'c Canary) -> (Browser<'c>, String) {

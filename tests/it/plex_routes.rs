@@ -599,7 +599,14 @@ async fn writes_reach_plex_coalesce_and_invalidate_the_cache() {
         1,
         "same-state reports are held"
     );
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The flush comes after the coalescing interval: await it rather than sleep past it.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while w.upstream("/:/timeline").len() < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the held timeline report was never flushed");
     let tl = w.upstream("/:/timeline");
     assert_eq!(tl.len(), 2, "one flush after the interval");
     assert_eq!(
@@ -846,61 +853,41 @@ async fn fake_vod() -> (
     std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>,
 ) {
     use http_body_util::Full;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
+    let addr = crate::support::server::serve(move |req: hyper::Request<hyper::body::Incoming>| {
+        let log = log.clone();
+        async move {
+            let token = req
+                .headers()
+                .get("x-plex-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let path = req.uri().path().to_string();
+            log.lock()
+                .unwrap()
+                .push((format!("{path}?{}", req.uri().query().unwrap_or("")), token));
+            let body = if path == "/library/metadata/5d776b59ad5437001f79c6f8" {
+                json!({"MediaContainer": {"size": 1, "Metadata": [{
+                "ratingKey": "5d776b59ad5437001f79c6f8", "imdbRatingCount": 650000,
+                "Rating": [
+                    {"image": "imdb://image.rating", "value": 8.3, "type": "audience"},
+                    {"image": "rottentomatoes://image.rating.ripe", "value": 8.7, "type": "critic"}
+                ]}]}})
+                .to_string()
+            } else {
+                String::new()
             };
-            let log = log.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(
-                    move |req: hyper::Request<hyper::body::Incoming>| {
-                        let log = log.clone();
-                        async move {
-                            let token = req
-                                .headers()
-                                .get("x-plex-token")
-                                .and_then(|v| v.to_str().ok())
-                                .map(str::to_string);
-                            let path = req.uri().path().to_string();
-                            log.lock().unwrap().push((
-                                format!("{path}?{}", req.uri().query().unwrap_or("")),
-                                token,
-                            ));
-                            let body = if path == "/library/metadata/5d776b59ad5437001f79c6f8" {
-                                json!({"MediaContainer": {"size": 1, "Metadata": [{
-                                "ratingKey": "5d776b59ad5437001f79c6f8", "imdbRatingCount": 650000,
-                                "Rating": [
-                                    {"image": "imdb://image.rating", "value": 8.3, "type": "audience"},
-                                    {"image": "rottentomatoes://image.rating.ripe", "value": 8.7, "type": "critic"}
-                                ]}]}})
-                            .to_string()
-                            } else {
-                                String::new()
-                            };
-                            let status = if body.is_empty() { 404 } else { 200 };
-                            Ok::<_, std::convert::Infallible>(
-                                hyper::Response::builder()
-                                    .status(status)
-                                    .header("content-type", "application/json")
-                                    .body(Full::new(bytes::Bytes::from(body)))
-                                    .unwrap(),
-                            )
-                        }
-                    },
-                );
-                let _ = hyper_util::server::conn::auto::Builder::new(
-                    hyper_util::rt::TokioExecutor::new(),
-                )
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                .await;
-            });
+            let status = if body.is_empty() { 404 } else { 200 };
+            hyper::Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(Full::new(bytes::Bytes::from(body)))
+                .unwrap()
         }
-    });
+    })
+    .await;
+    let url = format!("http://{addr}");
     (url, seen)
 }
 

@@ -7,22 +7,9 @@ use std::time::Duration;
 use crate::support::browser::Browser;
 use crate::support::canary::Canary;
 use crate::support::odd_plex::OddPlex;
-use crate::support::test_config;
+use crate::support::{demo_against, test_config};
 use plexgate::app::demo::Demo;
 use plexgate::demo::{DemoPlex, DemoPlexOptions};
-
-async fn demo_against(
-    url: &str,
-    token: &str,
-    dir: &std::path::Path,
-    extra: &[(&str, &str)],
-) -> Demo {
-    let mut all = vec![("demo.plex_url", url), ("demo.plex_token", token)];
-    all.extend_from_slice(extra);
-    Demo::start(test_config(dir, &all))
-        .await
-        .expect("demo starts")
-}
 
 #[tokio::test]
 async fn keepalive_holds_a_paused_transcode_and_idle_sessions_are_stopped() {

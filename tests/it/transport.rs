@@ -25,15 +25,33 @@ async fn boom(_req: Request<Incoming>, _: ()) -> Result<Response<Body>, ApiError
     panic!("handler exploded on purpose");
 }
 
+/// Tags of `/slow?tag=…` requests whose handler has begun: tests await this instead of
+/// sleeping for "long enough" before acting on an in-flight request.
+static STARTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 async fn slow(req: Request<Incoming>, _: ()) -> Result<Response<Body>, ApiError> {
-    let ms: u64 = req
-        .uri()
-        .query()
-        .and_then(|q| q.strip_prefix("ms="))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
+    let mut ms = 500;
+    for pair in req.uri().query().unwrap_or("").split('&') {
+        match pair.split_once('=') {
+            Some(("ms", v)) => ms = v.parse().unwrap_or(500),
+            Some(("tag", t)) => STARTED.lock().unwrap().push(t.to_string()),
+            _ => {}
+        }
+    }
     tokio::time::sleep(Duration::from_millis(ms)).await;
     Ok(Response::new(full("finished")))
+}
+
+/// Resolves once the `/slow` request tagged `tag` is inside its handler.
+async fn in_handler(tag: &str) {
+    let seen = || STARTED.lock().unwrap().iter().any(|t| t == tag);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !seen() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the request tagged {tag} never reached its handler"));
 }
 
 struct Server {
@@ -212,8 +230,8 @@ async fn over_concurrency_limit_is_shed_with_503() {
     o.max_concurrency = 1;
     let s = start(o, "").await;
     let c = client();
-    let first = tokio::spawn(c.get(format!("{}/slow?ms=800", s.url)).send());
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let first = tokio::spawn(c.get(format!("{}/slow?ms=800&tag=shed", s.url)).send());
+    in_handler("shed").await;
     let resp = c.get(format!("{}/slow?ms=1", s.url)).send().await.unwrap();
     assert_eq!(resp.headers()["retry-after"], "1");
     assert_error(resp, 503, "overloaded").await;
@@ -282,15 +300,20 @@ async fn http2_prior_knowledge_works_on_the_same_port() {
 async fn graceful_shutdown_finishes_in_flight_response() {
     let mut s = start(options(), "").await;
     let c = client();
-    let url = format!("{}/slow?ms=700", s.url);
+    let url = format!("{}/slow?ms=700&tag=drain", s.url);
     let in_flight = tokio::spawn(async move { c.get(url).send().await?.text().await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    in_handler("drain").await;
     s.stop.take().unwrap().send(()).unwrap();
 
     // New connections are refused once shutdown began…
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let refused = client().get(format!("{}/slow?ms=1", s.url)).send().await;
-    assert!(refused.is_err(), "listener should be closed");
+    let probe = format!("{}/slow?ms=1", s.url);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while client().get(&probe).send().await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("listener should be closed");
 
     // …while the in-flight response completes, and the server reports a clean drain.
     assert_eq!(in_flight.await.unwrap().unwrap(), "finished");
@@ -303,13 +326,12 @@ async fn grace_period_bounds_shutdown() {
     o.shutdown_grace = Duration::from_millis(300);
     o.request_timeout = Duration::from_secs(30);
     let mut s = start(o, "").await;
-    let url = format!("{}/slow?ms=10000", s.url);
+    let url = format!("{}/slow?ms=10000&tag=grace", s.url);
     let _in_flight = tokio::spawn(async move { client().get(url).send().await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let began = std::time::Instant::now();
+    in_handler("grace").await;
     s.stop.take().unwrap().send(()).unwrap();
+    // The outcome says the grace period, not the 10 s request, ended the drain.
     assert_eq!(s.task.await.unwrap(), ShutdownOutcome::GraceExpired);
-    assert!(began.elapsed() < Duration::from_secs(5));
 }
 
 #[test]

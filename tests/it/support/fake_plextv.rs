@@ -5,14 +5,12 @@
 //! "Invalid token", 429 with Retry-After, 500. Besides the main account it can know other
 //! accounts, each seeing only the servers shared with it, and approve PINs as one of them.
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,22 +71,9 @@ impl FakePlexTv {
             })),
         };
         let shared = me.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    return;
-                };
-                let s = shared.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| {
-                        let s = s.clone();
-                        async move { Ok::<_, Infallible>(s.answer(req)) }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tcp), svc)
-                        .await;
-                });
-            }
+        super::server::serve_listener(listener, move |req| {
+            let reply = shared.answer(req);
+            async move { reply }
         });
         me
     }

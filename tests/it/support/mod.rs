@@ -12,6 +12,7 @@ pub mod node_suite;
 pub mod odd_plex;
 pub mod plex_world;
 pub mod proxies;
+pub mod server;
 pub mod services;
 
 use std::collections::HashMap;
@@ -36,6 +37,21 @@ pub fn test_config(dir: &Path, extra: &[(&str, &str)]) -> Config {
         .env(|name| env.get(name).cloned())
         .build()
         .expect("test config is valid")
+}
+
+/// plexgate in demo mode in front of the Plex server at `url` (a `DemoPlex` or a fake), its
+/// database in `dir`, plus `extra` overrides.
+pub async fn demo_against(
+    url: &str,
+    token: &str,
+    dir: &Path,
+    extra: &[(&str, &str)],
+) -> plexgate::app::demo::Demo {
+    let mut all = vec![("demo.plex_url", url), ("demo.plex_token", token)];
+    all.extend_from_slice(extra);
+    plexgate::app::demo::Demo::start(test_config(dir, &all))
+        .await
+        .expect("demo starts")
 }
 
 /// A running plexgate plus the directory holding its database.

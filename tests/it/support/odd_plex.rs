@@ -16,7 +16,6 @@ use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 
 pub const MACHINE_ID: &str = "0ddba11000000000000000000000000000000000";
 
@@ -124,29 +123,16 @@ impl OddPlex {
             ..Default::default()
         };
         let shared = me.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    return;
-                };
-                let s = shared.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| {
-                        let s = s.clone();
-                        async move {
-                            let path = req.uri().path().to_string();
-                            s.seen.lock().unwrap().push(path.clone());
-                            let delay = *s.header_delay.lock().unwrap();
-                            if let Some(d) = delay.filter(|_| path != "/identity" && path != "/") {
-                                tokio::time::sleep(d).await;
-                            }
-                            Ok::<_, Infallible>(s.answer(req))
-                        }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tcp), svc)
-                        .await;
-                });
+        super::server::serve_listener(listener, move |req| {
+            let s = shared.clone();
+            async move {
+                let path = req.uri().path().to_string();
+                s.seen.lock().unwrap().push(path.clone());
+                let delay = *s.header_delay.lock().unwrap();
+                if let Some(d) = delay.filter(|_| path != "/identity" && path != "/") {
+                    tokio::time::sleep(d).await;
+                }
+                s.answer(req)
             }
         });
         me.token = token.to_string();
@@ -159,16 +145,7 @@ impl OddPlex {
 
     /// plexgate in demo mode in front of this server, its database in `dir`.
     pub async fn plexgate(&self, dir: &std::path::Path) -> plexgate::app::demo::Demo {
-        let config = super::test_config(
-            dir,
-            &[
-                ("demo.plex_url", &self.url()),
-                ("demo.plex_token", &self.token),
-            ],
-        );
-        plexgate::app::demo::Demo::start(config)
-            .await
-            .expect("demo starts")
+        super::demo_against(&self.url(), &self.token, dir, &[]).await
     }
 
     /// Serves `body` with `content_type` at `path`.

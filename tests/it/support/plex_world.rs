@@ -8,7 +8,6 @@ use plexgate::demo::{DemoPlex, DemoPlexOptions};
 
 use crate::support::browser::Browser;
 use crate::support::canary::Canary;
-use crate::support::test_config;
 
 /// Bob's token on the shared server (a distinct Plex account with its own watch state).
 pub const BOB_TOKEN: &str = "bob-shared-server-token-7f3a9c";
@@ -29,15 +28,9 @@ impl PlexWorld {
         .expect("demo plex");
         let dir = tempfile::tempdir().unwrap();
         let url = plex.url();
-        let mut all: Vec<(&str, &str)> = vec![
-            ("demo.plex_url", url.as_str()),
-            ("demo.plex_token", plex.token()),
-            ("plex.timeline_interval_ms", "400"),
-        ];
+        let mut all: Vec<(&str, &str)> = vec![("plex.timeline_interval_ms", "400")];
         all.extend_from_slice(extra);
-        let demo = Demo::start(test_config(dir.path(), &all))
-            .await
-            .expect("demo starts");
+        let demo = super::demo_against(&url, plex.token(), dir.path(), &all).await;
         // Start-up asked Plex who it is; tests look only at what their requests caused.
         plex.clear_requests();
         PlexWorld {

@@ -3,7 +3,6 @@
 //! plex.tv PIN flow, and capturing every log line plexgate writes, unredacted, so the leak
 //! canary can scan them.
 
-use std::convert::Infallible;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -12,7 +11,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::browser::Browser;
 
@@ -97,59 +95,45 @@ pub async fn serve<H>(handler: H) -> String
 where
     H: Fn(Req) -> Reply + Send + Sync + 'static,
 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let handler = Arc::new(handler);
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let h = handler.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let h = h.clone();
-                    async move {
-                        let at = std::time::Instant::now();
-                        let (parts, body) = req.into_parts();
-                        let body = body
-                            .collect()
-                            .await
-                            .map(|c| c.to_bytes())
-                            .unwrap_or_default();
-                        let raw_query = parts.uri.query().unwrap_or("").to_string();
-                        let query = url::form_urlencoded::parse(raw_query.as_bytes())
-                            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                            .collect();
-                        let r = h(Req {
-                            method: parts.method.to_string(),
-                            path: parts.uri.path().to_string(),
-                            raw_query,
-                            query,
-                            headers: parts.headers,
-                            body,
-                            at,
-                        });
-                        if let Some(d) = r.delay {
-                            tokio::time::sleep(d).await;
-                        }
-                        let mut resp = Response::new(Full::new(r.body));
-                        *resp.status_mut() = hyper::StatusCode::from_u16(r.status).unwrap();
-                        resp.headers_mut()
-                            .insert("content-type", r.content_type.parse().unwrap());
-                        for (k, v) in r.headers {
-                            resp.headers_mut().insert(k, v.parse().unwrap());
-                        }
-                        Ok::<_, Infallible>(resp)
-                    }
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tcp), svc)
-                    .await;
+    let addr = super::server::serve(move |req: Request<Incoming>| {
+        let h = handler.clone();
+        async move {
+            let at = std::time::Instant::now();
+            let (parts, body) = req.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let raw_query = parts.uri.query().unwrap_or("").to_string();
+            let query = url::form_urlencoded::parse(raw_query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            let r = h(Req {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_string(),
+                raw_query,
+                query,
+                headers: parts.headers,
+                body,
+                at,
             });
+            if let Some(d) = r.delay {
+                tokio::time::sleep(d).await;
+            }
+            let mut resp = Response::new(Full::new(r.body));
+            *resp.status_mut() = hyper::StatusCode::from_u16(r.status).unwrap();
+            resp.headers_mut()
+                .insert("content-type", r.content_type.parse().unwrap());
+            for (k, v) in r.headers {
+                resp.headers_mut().insert(k, v.parse().unwrap());
+            }
+            resp
         }
-    });
-    url
+    })
+    .await;
+    format!("http://{addr}")
 }
 
 /// Signs `b` in through the fake plex.tv PIN flow (the fake must authorise after one poll or
