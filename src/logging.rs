@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{LogConfig, LogFormat};
 
@@ -35,12 +37,16 @@ where
         .with_env_filter(filter)
         .with_writer(writer)
         .with_target(true);
+    // The owner page's recent upstream errors listen beside the output.
+    let recent = crate::admin::recent::RecentUpstreamErrors;
     let result = match config.format {
-        LogFormat::Pretty => builder.with_ansi(false).try_init(),
+        LogFormat::Pretty => builder.with_ansi(false).finish().with(recent).try_init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .with_current_span(false)
+            .finish()
+            .with(recent)
             .try_init(),
     };
     result.map_err(|e| e.to_string())?;
