@@ -9,3 +9,5 @@
 //! nothing), or act for anyone but the owner (the handlers check; nothing here re-checks).
 
 pub mod recent;
+pub mod servers;
+pub mod sessions;

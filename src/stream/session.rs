@@ -317,6 +317,11 @@ impl SessionKeeper {
             .collect()
     }
 
+    /// The session `id` if it is live in memory (never restored from SQLite).
+    pub fn live(&self, id: &str) -> Option<Arc<LiveSession>> {
+        lock(&self.inner.live).get(id).cloned()
+    }
+
     /// How many sessions are live.
     pub fn active_count(&self) -> usize {
         lock(&self.inner.live).len()
