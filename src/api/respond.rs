@@ -5,11 +5,11 @@
 //! is a parameter.
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
-use http::{Response, StatusCode};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderValue, IF_NONE_MATCH};
+use http::{Request, Response, StatusCode};
 use serde_json::Value;
 
-use crate::body::full;
+use crate::body::{empty, full};
 use crate::cache::{Entry, Hit};
 use crate::http::Body;
 
@@ -89,6 +89,58 @@ pub fn container_array(doc: Value, name: &str) -> Value {
         },
         _ => Value::Array(Vec::new()),
     }
+}
+
+/// FNV-1a over bytes compiled into the binary: the `?v=` of an embedded page's assets and their
+/// ETag, so they can be cached for a year and still change with the binary.
+pub fn fingerprint<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in parts.into_iter().flatten() {
+        h = (h ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// An embedded page or asset with ETag `"version"`, or 304 when the browser has it already.
+pub fn embedded<B>(
+    req: &Request<B>,
+    version: &str,
+    content_type: &'static str,
+    cache: &'static str,
+    bytes: impl Into<Bytes>,
+) -> Response<Body> {
+    let etag = format!("\"{version}\"");
+    let fresh = req
+        .headers()
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut resp = if fresh {
+        let mut r = Response::new(empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        Response::new(full(bytes))
+    };
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(ETAG, v);
+    }
+    resp
+}
+
+/// A redirect to `location` (relative locations keep working behind a reverse proxy's prefix).
+pub fn redirect(status: StatusCode, location: &str) -> Response<Body> {
+    let mut resp = Response::new(empty());
+    *resp.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(http::header::LOCATION, v);
+    }
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }
 
 #[cfg(test)]

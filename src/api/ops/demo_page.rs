@@ -11,12 +11,12 @@
 
 use std::sync::OnceLock;
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderValue, IF_NONE_MATCH};
+use http::header::HeaderValue;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use crate::api::respond::{embedded, fingerprint, redirect};
 use crate::api::state::AppState;
-use crate::body::{empty, full};
 use crate::http::{ApiError, Body, PathParams};
 
 const PAGE: &str = include_str!("../../../assets/demo/index.html");
@@ -73,45 +73,12 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-/// FNV-1a over every embedded byte: the page's `?v=` and the ETag of both routes.
+/// The page's `?v=` and the ETag of both routes.
 fn version() -> &'static str {
     static VERSION: OnceLock<String> = OnceLock::new();
     VERSION.get_or_init(|| {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let parts = std::iter::once(PAGE.as_bytes()).chain(ASSETS.iter().map(|a| a.2));
-        for byte in parts.flatten() {
-            h = (h ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("{h:016x}")
+        fingerprint(std::iter::once(PAGE.as_bytes()).chain(ASSETS.iter().map(|a| a.2)))
     })
-}
-
-fn respond(
-    req: &Request<Incoming>,
-    content_type: &'static str,
-    cache: &'static str,
-    bytes: impl Into<bytes::Bytes>,
-) -> Response<Body> {
-    let etag = format!("\"{}\"", version());
-    let fresh = req
-        .headers()
-        .get(IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let mut resp = if fresh {
-        let mut r = Response::new(empty());
-        *r.status_mut() = StatusCode::NOT_MODIFIED;
-        r
-    } else {
-        Response::new(full(bytes))
-    };
-    let h = resp.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        h.insert(ETAG, v);
-    }
-    resp
 }
 
 /// `GET /demo`.
@@ -119,8 +86,19 @@ pub async fn page(req: Request<Incoming>, state: AppState) -> Result<Response<Bo
     if !state.demo_mode() {
         return Err(ApiError::not_found());
     }
+    // `/demo/` would resolve the page's relative asset URLs one level too deep (an unstyled
+    // page that never starts): send the browser to `/demo`, relatively, so a prefix survives.
+    if req.uri().path().ends_with('/') {
+        return Ok(redirect(StatusCode::MOVED_PERMANENTLY, "../demo"));
+    }
     let html = PAGE.replace("{{v}}", version());
-    let mut resp = respond(&req, "text/html; charset=utf-8", "no-cache", html);
+    let mut resp = embedded(
+        &req,
+        version(),
+        "text/html; charset=utf-8",
+        "no-cache",
+        html,
+    );
     let h = resp.headers_mut();
     h.insert("content-security-policy", HeaderValue::from_static(CSP));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
@@ -141,8 +119,9 @@ pub async fn asset(req: Request<Incoming>, state: AppState) -> Result<Response<B
         .iter()
         .find(|(n, _, _)| *n == name)
         .ok_or_else(ApiError::not_found)?;
-    Ok(respond(
+    Ok(embedded(
         &req,
+        version(),
         content_type,
         "public, max-age=31536000, immutable",
         *bytes,
