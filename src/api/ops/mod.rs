@@ -1,7 +1,9 @@
-//! What operators and the demo use: health and readiness, metrics, cache administration and the
-//! demo page.
+//! What operators and the demo use: health and readiness, metrics, cache administration, the
+//! owner page with its `/api/admin/…` routes, and the demo page.
 
+pub mod admin;
 pub mod cache_admin;
 pub mod demo_page;
 pub mod health;
 pub mod metrics;
+pub mod owner_page;
