@@ -11,6 +11,9 @@
 //!   token in no URL, header or body Chromium saw; the console shows no unexpected error.
 //! - `/demo` signs in, lists, plays HLS and DASH and says exactly "Plex token seen: nowhere"
 //!   (screenshot in target/e2e-report/).
+//! - `/` without a web root: the owner signs in through the fake plex.tv PIN, sees the server
+//!   and a live playback session, presses Revoke and the session's segment URL is then 403
+//!   (screenshot in target/e2e-report/owner-page.png).
 //! - With `stream.allow_direct` and `mode=direct` the canary does find the token: it can fail.
 //! - Time to first frame per format straight from Plex, through plexgate, and through
 //!   nginx/Caddy + plexgate with TLS, interleaved in one browser (target/e2e-report/ttff.md).
@@ -315,4 +318,55 @@ fn ttff_table(result: &Value, targets: &[&str]) -> String {
         let _ = writeln!(out, "| {format} | {} |", cells.join(" | "));
     }
     out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_signs_in_at_slash_sees_a_live_session_and_revokes_it() {
+    let _one = BROWSER.lock().await;
+    let plex = plexgate::demo::DemoPlex::start(plexgate::demo::DemoPlexOptions::default())
+        .await
+        .unwrap();
+    let plextv =
+        crate::support::fake_plextv::FakePlexTv::start(2, 777, "owner-account-token-e2e").await;
+    let plex_url = plex.url();
+    plextv.add_server(
+        "Home",
+        plex.machine_identifier(),
+        plex.token(),
+        true,
+        &[(&plex_url, true, false)],
+    );
+    let app = crate::support::TestApp::start(&[("plextv.url", plextv.url.as_str())]).await;
+    let shot = crate::support::node_suite::report_dir().join("owner-page.png");
+    let result = run_suite(vec![
+        "--suite".into(),
+        "owner".into(),
+        "--origin".into(),
+        app.running.url(),
+        "--plex-origin".into(),
+        plex.url(),
+        "--screenshot".into(),
+        shot.display().to_string(),
+    ])
+    .await;
+    save("browser-owner.json", &result);
+    crate::support::node_suite::assert_checks(&result, 7);
+    assert!(shot.exists(), "screenshot of the owner page");
+    let console = crate::support::node_suite::unexpected_console(&result);
+    assert!(
+        console.is_empty(),
+        "console errors:\n{}",
+        console.join("\n")
+    );
+    assert_eq!(
+        result["plexPortRequests"].as_array().map(Vec::len),
+        Some(0),
+        "the browser reached the Plex port"
+    );
+    let canary = Canary::new(&[plex.token(), "owner-account-token-e2e"]);
+    let leaks = crate::support::node_suite::leaks(
+        &canary,
+        &crate::support::node_suite::entries(&result, |_| true),
+    );
+    assert!(leaks.is_empty(), "tokens seen by the browser: {leaks:?}");
 }
