@@ -32,6 +32,11 @@ const TEXT: &str = "text/plain; charset=utf-8";
 /// `(file name, content type, bytes)` of every asset `/demo/assets/` serves.
 const ASSETS: &[(&str, &str, &[u8])] = &[
     (
+        "watch.js",
+        JS,
+        include_bytes!("../../../assets/demo/watch.js"),
+    ),
+    (
         "demo.js",
         JS,
         include_bytes!("../../../assets/demo/demo.js"),
