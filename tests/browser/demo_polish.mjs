@@ -62,6 +62,24 @@ export async function demoPolish(context, rec, result, o, check) {
   }
   await page.evaluate(() => window.plexgateDemo.stop());
 
+  // The long title (60 s: the media played six times) plays, seeks to 45 s and plays on.
+  for (const protocol of ['hls', 'dash']) {
+    rec.label = `demo page long ${protocol}`;
+    await page.evaluate((p) => window.plexgateDemo.play('104', p, { quality: 'original', audio: '', subtitle: '0' }), protocol);
+    await page.waitForFunction(() => window.plexgateDemo.video.currentTime > 1, null, { timeout: 20000 });
+    const duration = await page.evaluate(() => window.plexgateDemo.video.duration);
+    await page.evaluate(() => { window.plexgateDemo.video.currentTime = 45; });
+    const ok = await page.waitForFunction(() => window.plexgateDemo.video.currentTime > 46.5, null, { timeout: 20000 })
+      .then(() => true, () => false);
+    const t = await page.evaluate(() => window.plexgateDemo.video.currentTime);
+    check(`demo page: the long title (${protocol}) is 60 s and plays on after a seek to 45 s`,
+      Math.abs(duration - 60) < 1 && ok, `duration ${duration}, t=${t.toFixed(2)}`);
+    for (const r of await page.evaluate(() => window.plexgateDemo.records())) {
+      if (r.status === 403 && r.by === 'fetch') rec.expect(r.url);
+    }
+  }
+  await page.evaluate(() => window.plexgateDemo.stop());
+
   // An error reads as a sentence and offers a Retry.
   rec.label = 'demo page error';
   await page.evaluate(() => window.plexgateDemo.play('424242', 'hls').catch(() => null));
