@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::support::browser::Browser;
-use crate::support::plex_world::PlexWorld;
+use crate::support::plex_world::{LoopbackServer, PlexWorld, store_server};
 use crate::support::services::LogCapture;
 use crate::support::{TestApp, client};
 
@@ -139,17 +139,7 @@ async fn the_owner_sees_a_live_session_and_revoking_it_cuts_the_stream() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["revoked"], true);
-    let ended = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match resp.chunk().await {
-                Ok(Some(_)) => continue,
-                Ok(None) => return "clean end",
-                Err(_) => return "error",
-            }
-        }
-    })
-    .await
-    .expect("the body in flight ends after the revoke");
+    let ended = crate::support::how_body_ends(&mut resp, Duration::from_secs(10)).await;
     assert_eq!(ended, "error", "a revoked body must not look complete");
     w.plex.faults().throttle(None);
 
@@ -187,30 +177,14 @@ async fn an_unreachable_server_shows_as_such_and_its_failure_is_a_recent_error()
             let owner =
                 plexgate::db::users::get_user_by_plex_id(c, plexgate::app::demo::DEMO_PLEX_ID)?
                     .unwrap();
-            let port: u16 = uri.rsplit(':').next().unwrap().parse().unwrap();
-            let connections = [plexgate::db::servers::NewConnection {
+            let basement = LoopbackServer {
+                machine: "gone-server-0001",
+                name: "Basement",
+                owned: true,
+                token: "basement-token-not-used",
                 uri: &uri,
-                protocol: "http",
-                address: "127.0.0.1",
-                port,
-                local: true,
-                relay: false,
-                ipv6: false,
-            }];
-            plexgate::db::servers::upsert_server(
-                c,
-                owner.id,
-                &plexgate::db::servers::NewServer {
-                    machine_identifier: "gone-server-0001",
-                    name: "Basement",
-                    owned: true,
-                    https_required: false,
-                    access_token: "basement-token-not-used",
-                    connections: &connections,
-                },
-                &secrets,
-                1,
-            )?;
+            };
+            store_server(c, &secrets, owner.id, &basement)?;
             Ok(())
         })
         .await
@@ -281,7 +255,7 @@ async fn slash_is_the_owner_page_without_a_web_root_and_the_demo_in_demo_mode() 
         );
         named += 1;
     }
-    assert_eq!(named, 3, "favicon, styles and script");
+    assert_eq!(named, 4, "favicon, two style sheets and the script");
     let r = c
         .get(app.url("/owner/assets/nope.js"))
         .send()

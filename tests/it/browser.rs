@@ -38,6 +38,22 @@ async fn run_suite(args: Vec<String>) -> Value {
         .expect("runner thread")
 }
 
+/// No console error the suite did not provoke, and not one request from the browser to Plex.
+fn assert_quiet_and_plex_untouched(result: &Value) {
+    let console = crate::support::node_suite::unexpected_console(result);
+    assert!(
+        console.is_empty(),
+        "console errors:\n{}",
+        console.join("\n")
+    );
+    assert_eq!(
+        result["plexPortRequests"].as_array().map(Vec::len),
+        Some(0),
+        "the browser reached the Plex port: {}",
+        result["plexPortRequests"]
+    );
+}
+
 fn save(name: &str, value: &Value) {
     let path = crate::support::node_suite::report_dir().join(name);
     std::fs::write(&path, serde_json::to_vec_pretty(value).unwrap()).unwrap();
@@ -158,18 +174,7 @@ async fn players_play_every_format_through_plexgate_and_the_token_leaks_nowhere(
     crate::support::node_suite::assert_checks(&result, 45);
     assert_eq!(result["verdict"], "Plex token seen: nowhere");
     assert!(shot.exists(), "screenshot of /demo");
-    let console = crate::support::node_suite::unexpected_console(&result);
-    assert!(
-        console.is_empty(),
-        "console errors:\n{}",
-        console.join("\n")
-    );
-    assert_eq!(
-        result["plexPortRequests"].as_array().map(Vec::len),
-        Some(0),
-        "the browser reached the Plex port: {}",
-        result["plexPortRequests"]
-    );
+    assert_quiet_and_plex_untouched(&result);
 
     let canary = Canary::new(&[plex.token()]);
     let all = crate::support::node_suite::entries(&result, |_| true);
@@ -352,17 +357,7 @@ async fn the_owner_signs_in_at_slash_sees_a_live_session_and_revokes_it() {
     save("browser-owner.json", &result);
     crate::support::node_suite::assert_checks(&result, 7);
     assert!(shot.exists(), "screenshot of the owner page");
-    let console = crate::support::node_suite::unexpected_console(&result);
-    assert!(
-        console.is_empty(),
-        "console errors:\n{}",
-        console.join("\n")
-    );
-    assert_eq!(
-        result["plexPortRequests"].as_array().map(Vec::len),
-        Some(0),
-        "the browser reached the Plex port"
-    );
+    assert_quiet_and_plex_untouched(&result);
     let canary = Canary::new(&[plex.token(), "owner-account-token-e2e"]);
     let leaks = crate::support::node_suite::leaks(
         &canary,

@@ -10,12 +10,13 @@ use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::admin::{recent, servers, sessions};
+use crate::api::extract::path_param;
 use crate::api::respond::json_response;
 use crate::api::session::{load_user, require_session};
 use crate::api::state::AppState;
 use crate::auth::admission;
 use crate::db::users::User;
-use crate::http::{ApiError, Body, PathParams};
+use crate::http::{ApiError, Body};
 
 /// The signed-in owner, or 401 (signed out) / 403 (someone else).
 async fn require_owner(req: &Request<Incoming>, state: &AppState) -> Result<User, ApiError> {
@@ -73,12 +74,7 @@ pub async fn sessions(req: Request<Incoming>, state: AppState) -> Result<Respons
 /// open playback session has this id.
 pub async fn revoke(req: Request<Incoming>, state: AppState) -> Result<Response<Body>, ApiError> {
     let owner = require_owner(&req, &state).await?;
-    let id = req
-        .extensions()
-        .get::<PathParams>()
-        .and_then(|p| p.get("id"))
-        .unwrap_or("")
-        .to_string();
+    let id = path_param(&req, "id").to_string();
     let key = id.clone();
     let open = state
         .db()

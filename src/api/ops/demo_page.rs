@@ -9,15 +9,13 @@
 //! Content-Security-Policy only lets it talk to its own origin: the browser itself refuses any
 //! request to Plex. Outside demo mode both routes are 404, like any unknown path.
 
-use std::sync::OnceLock;
-
-use http::header::HeaderValue;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::api::respond::{embedded, fingerprint, redirect};
+use crate::api::extract::path_param;
+use crate::api::respond::{Asset, Embedded, redirect};
 use crate::api::state::AppState;
-use crate::http::{ApiError, Body, PathParams};
+use crate::http::{ApiError, Body};
 
 const PAGE: &str = include_str!("../../../assets/demo/index.html");
 
@@ -30,7 +28,7 @@ const JS: &str = "text/javascript; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
 
 /// `(file name, content type, bytes)` of every asset `/demo/assets/` serves.
-const ASSETS: &[(&str, &str, &[u8])] = &[
+const ASSETS: &[Asset] = &[
     (
         "watch.js",
         JS,
@@ -45,6 +43,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "demo.css",
         "text/css; charset=utf-8",
         include_bytes!("../../../assets/demo/demo.css"),
+    ),
+    (
+        "base.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../../assets/base.css"),
     ),
     (
         "favicon.svg",
@@ -78,13 +81,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-/// The page's `?v=` and the ETag of both routes.
-fn version() -> &'static str {
-    static VERSION: OnceLock<String> = OnceLock::new();
-    VERSION.get_or_init(|| {
-        fingerprint(std::iter::once(PAGE.as_bytes()).chain(ASSETS.iter().map(|a| a.2)))
-    })
-}
+static DEMO: Embedded = Embedded::new(PAGE, ASSETS, CSP);
 
 /// `GET /demo`.
 pub async fn page(req: Request<Incoming>, state: AppState) -> Result<Response<Body>, ApiError> {
@@ -96,18 +93,7 @@ pub async fn page(req: Request<Incoming>, state: AppState) -> Result<Response<Bo
     if req.uri().path().ends_with('/') {
         return Ok(redirect(StatusCode::MOVED_PERMANENTLY, "../demo"));
     }
-    let html = PAGE.replace("{{v}}", version());
-    let mut resp = embedded(
-        &req,
-        version(),
-        "text/html; charset=utf-8",
-        "no-cache",
-        html,
-    );
-    let h = resp.headers_mut();
-    h.insert("content-security-policy", HeaderValue::from_static(CSP));
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    Ok(resp)
+    Ok(DEMO.page(&req))
 }
 
 /// `GET /demo/assets/{file}`.
@@ -115,20 +101,5 @@ pub async fn asset(req: Request<Incoming>, state: AppState) -> Result<Response<B
     if !state.demo_mode() {
         return Err(ApiError::not_found());
     }
-    let name = req
-        .extensions()
-        .get::<PathParams>()
-        .and_then(|p| p.get("file"))
-        .unwrap_or("");
-    let (_, content_type, bytes) = ASSETS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .ok_or_else(ApiError::not_found)?;
-    Ok(embedded(
-        &req,
-        version(),
-        content_type,
-        "public, max-age=31536000, immutable",
-        *bytes,
-    ))
+    DEMO.asset(&req, path_param(&req, "file"))
 }

@@ -11,15 +11,13 @@
 //! is relative, so it works under `server.base_path` and behind a proxy's prefix; that needs
 //! the page's URL to end in `/`, hence the redirect from `/base` to `/base/`.
 
-use std::sync::OnceLock;
-
-use http::header::HeaderValue;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::api::respond::{embedded, fingerprint, redirect};
+use crate::api::extract::path_param;
+use crate::api::respond::{Asset, Embedded, redirect};
 use crate::api::state::AppState;
-use crate::http::{ApiError, Body, PathParams};
+use crate::http::{ApiError, Body};
 
 const PAGE: &str = include_str!("../../../assets/owner/index.html");
 
@@ -29,7 +27,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
                    frame-ancestors 'none'";
 
 /// `(file name, content type, bytes)` of every asset `/owner/assets/` serves.
-const ASSETS: &[(&str, &str, &[u8])] = &[
+const ASSETS: &[Asset] = &[
     (
         "owner.js",
         "text/javascript; charset=utf-8",
@@ -41,18 +39,18 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../assets/owner/owner.css"),
     ),
     (
+        "base.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../../assets/base.css"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../../../assets/demo/favicon.svg"),
     ),
 ];
 
-fn version() -> &'static str {
-    static VERSION: OnceLock<String> = OnceLock::new();
-    VERSION.get_or_init(|| {
-        fingerprint(std::iter::once(PAGE.as_bytes()).chain(ASSETS.iter().map(|a| a.2)))
-    })
-}
+static OWNER: Embedded = Embedded::new(PAGE, ASSETS, CSP);
 
 /// The last segment of `path` (`/plexgate` → `plexgate`), for a relative redirect below it.
 fn last_segment(path: &str) -> &str {
@@ -73,36 +71,10 @@ pub async fn page(req: Request<Incoming>, state: AppState) -> Result<Response<Bo
     if !path.ends_with('/') {
         return Ok(redirect(StatusCode::MOVED_PERMANENTLY, &below("")));
     }
-    let html = PAGE.replace("{{v}}", version());
-    let mut resp = embedded(
-        &req,
-        version(),
-        "text/html; charset=utf-8",
-        "no-cache",
-        html,
-    );
-    let h = resp.headers_mut();
-    h.insert("content-security-policy", HeaderValue::from_static(CSP));
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    Ok(resp)
+    Ok(OWNER.page(&req))
 }
 
 /// `GET /owner/assets/{file}`.
 pub async fn asset(req: Request<Incoming>, _state: AppState) -> Result<Response<Body>, ApiError> {
-    let name = req
-        .extensions()
-        .get::<PathParams>()
-        .and_then(|p| p.get("file"))
-        .unwrap_or("");
-    let (_, content_type, bytes) = ASSETS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .ok_or_else(ApiError::not_found)?;
-    Ok(embedded(
-        &req,
-        version(),
-        content_type,
-        "public, max-age=31536000, immutable",
-        *bytes,
-    ))
+    OWNER.asset(&req, path_param(&req, "file"))
 }
