@@ -96,6 +96,20 @@ pub fn container_array(doc: Value, name: &str) -> Value {
 /// `(file name, content type, bytes)` of an asset compiled into the binary.
 pub type Asset = (&'static str, &'static str, &'static [u8]);
 
+/// What every embedded page serves besides its own assets: the shared style sheet and the icon.
+const SHARED: &[Asset] = &[
+    (
+        "base.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/base.css"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_bytes!("../../assets/demo/favicon.svg"),
+    ),
+];
+
 /// A page and its assets compiled into the binary (the demo page, the owner page): no build
 /// step, no file system. The page is `no-cache` and names its assets with `?v=<content hash>`
 /// (its `{{v}}`), so the assets can be cached for a year and still change with the binary.
@@ -144,11 +158,12 @@ impl Embedded {
         resp
     }
 
-    /// The asset `name`, cached for a year, or 404.
+    /// The asset `name` (its own or a shared one), cached for a year, or 404.
     pub fn asset<B>(&self, req: &Request<B>, name: &str) -> Result<Response<Body>, ApiError> {
         let (_, content_type, bytes) = self
             .assets
             .iter()
+            .chain(SHARED)
             .find(|(n, _, _)| *n == name)
             .ok_or_else(ApiError::not_found)?;
         Ok(self.respond(

@@ -45,16 +45,6 @@ const ASSETS: &[Asset] = &[
         include_bytes!("../../../assets/demo/demo.css"),
     ),
     (
-        "base.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../../../assets/base.css"),
-    ),
-    (
-        "favicon.svg",
-        "image/svg+xml",
-        include_bytes!("../../../assets/demo/favicon.svg"),
-    ),
-    (
         "hls-1.7.4.min.js",
         JS,
         include_bytes!("../../../assets/vendor/hls-1.7.4.min.js"),

@@ -38,16 +38,6 @@ const ASSETS: &[Asset] = &[
         "text/css; charset=utf-8",
         include_bytes!("../../../assets/owner/owner.css"),
     ),
-    (
-        "base.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../../../assets/base.css"),
-    ),
-    (
-        "favicon.svg",
-        "image/svg+xml",
-        include_bytes!("../../../assets/demo/favicon.svg"),
-    ),
 ];
 
 static OWNER: Embedded = Embedded::new(PAGE, ASSETS, CSP);
