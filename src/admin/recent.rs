@@ -118,3 +118,42 @@ impl Visit for Fields {
         self.keep(field, format!("{value:?}"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[test]
+    fn keeps_the_newest_upstream_warnings_redacted_and_nothing_else() {
+        let subscriber = tracing_subscriber::registry().with(RecentUpstreamErrors);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(target: "plexgate::other", "not an upstream event");
+            tracing::info!(target: "plexgate::upstream", "not a failure");
+            for i in 0..CAPACITY + 10 {
+                tracing::warn!(
+                    target: "plexgate::upstream",
+                    upstream = "tmdb",
+                    cause = "status",
+                    status = 503,
+                    url = "https://x/?X-Plex-Token=secret-abc",
+                    "failure {i}"
+                );
+            }
+        });
+        let kept = recent();
+        assert_eq!(kept.len(), CAPACITY);
+        assert_eq!(
+            kept[0].message.split(' ').take(2).collect::<Vec<_>>(),
+            ["failure", "59"]
+        );
+        assert_eq!(kept[CAPACITY - 1].message.split(' ').nth(1), Some("10"));
+        let e = &kept[0];
+        assert_eq!(e.level, "WARN");
+        assert_eq!(e.upstream.as_deref(), Some("tmdb"));
+        assert_eq!(e.cause.as_deref(), Some("status"));
+        assert_eq!(e.status.as_deref(), Some("503"));
+        assert!(!e.message.contains("secret-abc"), "{}", e.message);
+        assert!(kept.iter().all(|e| e.message.starts_with("failure")));
+    }
+}
