@@ -61,3 +61,25 @@ export async function runOwner(context, rec, result, o) {
   check('owner page: nothing is playing any more', await page.locator('#no-sessions').isVisible());
   await page.close();
 }
+
+// Anyone else (the fake plex.tv approves the PIN as a friend the owner shares a server with):
+// signed in, told there is nothing to administer, and no admin data on the page.
+export async function runOwnerOther(context, rec, result, o) {
+  const check = (name, ok, detail = '') => result.checks.push({ name, ok: Boolean(ok), detail: String(detail) });
+  const origin = o.origin.replace(/\/$/, '');
+  for (const p of ['status', 'servers', 'sessions', 'errors']) rec.expect(`${origin}/api/admin/${p}`);
+  rec.label = 'owner page, someone else';
+  const page = await context.newPage();
+  await page.goto(`${origin}/`);
+  await page.evaluate(() => window.plexgateOwner.ready);
+  await page.click('#signin');
+  await page.waitForSelector('#not-owner:not([hidden])', { timeout: 30000 });
+  const who = await page.textContent('#who');
+  const text = await page.innerText('#not-owner');
+  check('owner page: anyone else is signed in with nothing to administer',
+    who === 'Friend' && /nothing to administer/.test(text) && await page.locator('#owner').isHidden(), `${who}: ${text}`);
+  const rows = await page.locator('#sessions tr, #servers tr').count();
+  check('owner page: no server or session is shown to them', rows === 0, `${rows} rows`);
+  if (o.screenshot) await page.screenshot({ path: o.screenshot, fullPage: true });
+  await page.close();
+}

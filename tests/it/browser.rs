@@ -13,7 +13,8 @@
 //!   (screenshot in target/e2e-report/).
 //! - `/` without a web root: the owner signs in through the fake plex.tv PIN, sees the server
 //!   and a live playback session, presses Revoke and the session's segment URL is then 403
-//!   (screenshot in target/e2e-report/owner-page.png).
+//!   (screenshot in target/e2e-report/owner-page.png); a friend the owner shares the server with
+//!   signs in there too and is told there is nothing to administer.
 //! - With `stream.allow_direct` and `mode=direct` the canary does find the token: it can fail.
 //! - Time to first frame per format straight from Plex, through plexgate, and through
 //!   nginx/Caddy + plexgate with TLS, interleaved in one browser (target/e2e-report/ttff.md).
@@ -358,10 +359,41 @@ async fn the_owner_signs_in_at_slash_sees_a_live_session_and_revokes_it() {
     crate::support::node_suite::assert_checks(&result, 7);
     assert!(shot.exists(), "screenshot of the owner page");
     assert_quiet_and_plex_untouched(&result);
-    let canary = Canary::new(&[plex.token(), "owner-account-token-e2e"]);
-    let leaks = crate::support::node_suite::leaks(
-        &canary,
-        &crate::support::node_suite::entries(&result, |_| true),
+
+    // Anyone else: a friend the owner shares the server with signs in at `/` in a new browser.
+    plextv.add_account(
+        901,
+        "Friend",
+        "friend-account-token-e2e",
+        &[plex.machine_identifier()],
     );
-    assert!(leaks.is_empty(), "tokens seen by the browser: {leaks:?}");
+    plextv.approve_as(Some("friend-account-token-e2e"));
+    let other_shot = crate::support::node_suite::report_dir().join("owner-page-other.png");
+    let other = run_suite(vec![
+        "--suite".into(),
+        "owner-other".into(),
+        "--origin".into(),
+        app.running.url(),
+        "--plex-origin".into(),
+        plex.url(),
+        "--screenshot".into(),
+        other_shot.display().to_string(),
+    ])
+    .await;
+    save("browser-owner-other.json", &other);
+    crate::support::node_suite::assert_checks(&other, 2);
+    assert_quiet_and_plex_untouched(&other);
+
+    let canary = Canary::new(&[
+        plex.token(),
+        "owner-account-token-e2e",
+        "friend-account-token-e2e",
+    ]);
+    for r in [&result, &other] {
+        let leaks = crate::support::node_suite::leaks(
+            &canary,
+            &crate::support::node_suite::entries(r, |_| true),
+        );
+        assert!(leaks.is_empty(), "tokens seen by the browser: {leaks:?}");
+    }
 }
