@@ -16,6 +16,7 @@
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{LogConfig, LogFormat};
 
@@ -49,14 +51,18 @@ where
         .with_env_filter(filter)
         .with_writer(writer)
         .with_target(true);
+    // The owner page's recent upstream errors listen beside the output.
+    let recent = crate::admin::recent::RecentUpstreamErrors;
     let result = match config.format {
-        LogFormat::Pretty => builder.with_ansi(false).try_init(),
+        LogFormat::Pretty => builder.with_ansi(false).finish().with(recent).try_init(),
         // The current span is the request (`span.request_id`) for every line inside one.
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
+            .finish()
+            .with(recent)
             .try_init(),
     };
     result.map_err(|e| e.to_string())?;

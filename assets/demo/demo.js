@@ -2,221 +2,53 @@
 // with a verdict on where a Plex token was seen. A classic script, no build step; hls.js and
 // dash.js are loaded before it. `window.plexgateDemo` lets the browser test suite drive it.
 'use strict';
+// Requests are watched and judged by watch.js (window.plexgateWatch), loaded first.
 (() => {
   // '' at the root, '/plexgate' when served under a sub-path: whatever the browser used.
   const BASE = location.pathname.replace(/\/demo\/?$/, '');
   const $ = (id) => document.getElementById(id);
-
-  // ---- what the page saw ----------------------------------------------------------------
-  const records = []; // {method, url, status, bytes, by}
-  const evidence = []; // {value, where}: every value presented as a Plex token
-  const issued = new Set(); // tickets plexgate handed this page
-  const TEXTUAL = /json|xml|mpegurl|text|vtt|dash/i;
-
-  const abs = (u) => new URL(u, location.href).href;
-  // Short form of a URL for the verdict: its origin only when it is not ours, and no query.
-  const pathOf = (u) => {
-    const x = new URL(u);
-    return `${x.origin === location.origin ? '' : x.origin}${x.pathname}${x.search ? '?…' : ''}`;
-  };
-  const decode = (s) => { try { return decodeURIComponent(s); } catch { return s; } };
-
-  function harvestTickets(url, json) {
-    // Only plexgate's own API hands out tickets: the server list and the stream URLs.
-    if (new URL(url).origin !== location.origin || !/\/api\/(auth\/servers|plex\/stream\/)/.test(url)) return;
-    const walk = (v, key) => {
-      if (Array.isArray(v)) v.forEach((x) => walk(x));
-      else if (v && typeof v === 'object') Object.entries(v).forEach(([k, x]) => walk(x, k));
-      else if (typeof v === 'string') {
-        if (key === 'token') issued.add(v);
-        for (const m of v.matchAll(/\/api\/plex\/proxy\/([A-Za-z0-9_-]{20,})/g)) issued.add(m[1]);
-      }
-    };
-    walk(json);
-  }
-
-  function scanText(where, text) {
-    if (!text) return;
-    const forms = new Set([text, decode(text), decode(decode(text))]);
-    for (const t of forms) {
-      for (const m of t.matchAll(/X-Plex-Token["']?\s*[=:]\s*["']?([^&\s"'<>#,;]+)/gi)) evidence.push({ value: m[1], where });
-      for (const m of t.matchAll(/"(?:token|accessToken|authToken|authenticationToken)"\s*:\s*"([^"]*)"/g)) evidence.push({ value: m[1], where });
-    }
-  }
-
-  function scanHeaders(where, headers) {
-    if (!headers) return;
-    const list = headers instanceof Headers ? [...headers] : Array.isArray(headers) ? headers : Object.entries(headers);
-    scanText(where, list.map(([k, v]) => `${k}: ${v}`).join('\n'));
-  }
-
-  function record(r) {
-    r.url = abs(r.url);
-    records.push(r);
-    scanText(`the URL of ${r.method} ${pathOf(r.url)}`, r.url);
-    schedule();
-    return r;
-  }
-
-  function inspectBody(r, contentType, text) {
-    if (!TEXTUAL.test(contentType || '')) return;
-    const where = `the body of ${r.method} ${pathOf(r.url)}`;
-    if (/json/.test(contentType)) { try { harvestTickets(r.url, JSON.parse(text)); } catch { /* not JSON after all */ } }
-    scanText(where, text);
-  }
-
-  // fetch: our own API calls.
-  const realFetch = window.fetch.bind(window);
-  window.fetch = async (input, init = {}) => {
-    const r = record({ method: (init.method || input.method || 'GET').toUpperCase(), url: input.url || String(input), status: '…', bytes: 0, by: 'fetch' });
-    scanHeaders(`a request header of ${r.method} ${pathOf(r.url)}`, init.headers);
-    try {
-      const resp = await realFetch(input, init);
-      r.status = resp.status;
-      scanHeaders(`a response header of ${r.method} ${pathOf(r.url)}`, resp.headers);
-      const ct = resp.headers.get('content-type') || '';
-      if (TEXTUAL.test(ct)) inspectBody(r, ct, await resp.clone().text());
-      schedule();
-      return resp;
-    } catch (e) {
-      r.status = 'failed';
-      schedule();
-      throw e;
-    }
-  };
-
-  // XMLHttpRequest: what hls.js and dash.js use for manifests and segments.
-  const X = XMLHttpRequest.prototype;
-  const xOpen = X.open, xSend = X.send, xHeader = X.setRequestHeader;
-  X.open = function (method, url, ...rest) {
-    this.__pg = { method: String(method).toUpperCase(), url: String(url), status: '…', bytes: 0, by: 'xhr' };
-    return xOpen.call(this, method, url, ...rest);
-  };
-  X.setRequestHeader = function (name, value) {
-    if (this.__pg) scanText(`a request header of ${this.__pg.method} ${pathOf(abs(this.__pg.url))}`, `${name}: ${value}`);
-    return xHeader.call(this, name, value);
-  };
-  X.send = function (body) {
-    const r = this.__pg && record(this.__pg);
-    if (r) {
-      this.addEventListener('loadend', () => {
-        r.status = this.status || 'failed';
-        scanText(`a response header of ${r.method} ${pathOf(r.url)}`, this.getAllResponseHeaders());
-        const ct = this.getResponseHeader('content-type') || '';
-        let text = null;
-        if (this.responseType === '' || this.responseType === 'text') text = this.responseText;
-        else if (this.responseType === 'json') text = JSON.stringify(this.response);
-        else if (this.response instanceof ArrayBuffer && TEXTUAL.test(ct)) text = new TextDecoder().decode(this.response);
-        if (text !== null) inspectBody(r, ct, text);
-        schedule();
-      });
-    }
-    return xSend.call(this, body);
-  };
-
-  // Everything else (images, scripts, media, tracks), and sizes for all of them.
-  new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      const size = e.encodedBodySize || e.transferSize || 0;
-      const mine = ['fetch', 'xmlhttprequest'].includes(e.initiatorType)
-        && [...records].reverse().find((r) => r.url === e.name && !r.timed);
-      if (mine) { mine.timed = true; mine.bytes = size; continue; }
-      record({ method: 'GET', url: e.name, status: e.responseStatus || 'ok', bytes: size, by: e.initiatorType, timed: true });
-    }
-    schedule();
-  }).observe({ type: 'resource', buffered: true });
-
-  // Requests the browser refused because of the page's Content-Security-Policy.
-  document.addEventListener('securitypolicyviolation', (e) => {
-    record({ method: '(refused)', url: e.blockedURI || 'about:blank', status: `CSP ${e.effectiveDirective}`, bytes: 0, by: 'browser' });
-  });
-
-  // ---- verdict ------------------------------------------------------------------------------
-  function problems() {
-    const out = [];
-    for (const r of records) {
-      const u = new URL(r.url);
-      if (u.protocol === 'blob:' || u.protocol === 'data:' || u.href === 'about:blank') continue;
-      if (u.origin !== location.origin) out.push(`a request to ${u.origin} (not plexgate${r.method === '(refused)' ? '; refused by the browser' : ''})`);
-    }
-    for (const e of evidence) {
-      if (!issued.has(e.value)) out.push(`${e.where} (a token value that is not a plexgate ticket)`);
-    }
-    return [...new Set(out)];
-  }
-
-  function verdict() {
-    const p = problems();
-    return p.length === 0 ? 'Plex token seen: nowhere' : `Plex token seen: ${p.join('; ')}`;
-  }
-
-  // ---- rendering ----------------------------------------------------------------------------
-  let pending = false;
-  function schedule() {
-    if (pending) return;
-    pending = true;
-    setTimeout(render, 50);
-  }
-
-  const fmtBytes = (n) => (n >= 1048576 ? `${(n / 1048576).toFixed(2)} MB` : n >= 1024 ? `${(n / 1024).toFixed(1)} kB` : `${n} B`);
-
-  function urlCell(url) {
-    const td = document.createElement('td');
-    td.className = 'url';
-    // A value presented as a token that is not one of our tickets is masked, never displayed.
-    const s = (url.startsWith(location.origin) ? url.slice(location.origin.length) : url)
-      .replace(/(X-Plex-Token=)([^&#]+)/gi, (m, k, v) => (issued.has(decode(v)) ? m : `${k}‹not a ticket›`));
-    const parts = s.split(/([A-Za-z0-9_-]{40,})/);
-    for (const part of parts) {
-      if (issued.has(part)) {
-        const span = document.createElement('span');
-        span.className = 'ticket';
-        span.title = 'a plexgate ticket';
-        span.textContent = `‹ticket ${part.slice(0, 6)}…›`;
-        td.append(span);
-      } else if (part.length >= 40 && /^[A-Za-z0-9_-]+$/.test(part)) {
-        td.append(`${part.slice(0, 6)}…`);
-      } else {
-        td.append(part);
-      }
-    }
-    return td;
-  }
-
-  function render() {
-    pending = false;
-    const p = problems();
-    const v = $('verdict');
-    v.textContent = verdict();
-    v.className = p.length ? 'bad' : 'good';
-    const tokens = evidence.length;
-    $('verdict-detail').textContent = `${records.length} requests checked, all ${p.length ? 'but the ones named above ' : ''}to ${location.origin}; `
-      + `${tokens} token value${tokens === 1 ? '' : 's'} seen in URLs, headers and bodies, checked against ${issued.size} ticket${issued.size === 1 ? '' : 's'} plexgate issued.`;
-    $('count').textContent = records.length;
-    $('bytes').textContent = fmtBytes(records.reduce((a, r) => a + (r.bytes || 0), 0));
-    const tbody = $('log');
-    tbody.replaceChildren(...records.map((r, i) => {
-      const tr = document.createElement('tr');
-      if (new URL(r.url).origin !== location.origin && !r.url.startsWith('blob:')) tr.className = 'bad';
-      const cell = (text, cls) => { const td = document.createElement('td'); td.textContent = text; if (cls) td.className = cls; return td; };
-      tr.append(cell(i + 1, 'num'), cell(r.method), urlCell(r.url), cell(r.status), cell(fmtBytes(r.bytes || 0), 'num'), cell(r.by));
-      return tr;
-    }));
-  }
+  const { abs, render, verdict, problems } = window.plexgateWatch;
+  const records = window.plexgateWatch.records();
 
   // ---- the demo itself ----------------------------------------------------------------------
   let facade = null; // {baseUrl, token}
-  let current = null; // {sessionId, url, protocol, t0, firstFrameMs, hls, dash}
+  let current = null; // {ratingKey, sessionId, url, protocol, t0, firstFrameMs, hls, dash}
+  const titles = new Map(); // ratingKey → title, for messages
   const video = $('video');
   const status = (text) => { $('player-status').textContent = text; };
   const withToken = (url) => `${url}${url.includes('?') ? '&' : '?'}X-Plex-Token=${encodeURIComponent(facade.token)}`;
 
+  // An error as a sentence a person can read; the code stays available to the test suite.
+  class PageError extends Error {
+    constructor(message, code) { super(message); this.code = code; }
+  }
+
   async function json(url, init) {
-    const resp = await fetch(url, init);
+    let resp;
+    try {
+      resp = await fetch(url, init);
+    } catch {
+      throw new PageError('plexgate did not answer; is it still running?', 'network');
+    }
     const body = await resp.json().catch(() => ({}));
-    if (!resp.ok) throw new Error(body.error ? `${body.error.code}: ${body.error.message}` : `HTTP ${resp.status}`);
+    if (!resp.ok) {
+      const m = body.error ? body.error.message : `plexgate answered HTTP ${resp.status}`;
+      throw new PageError(`${m.charAt(0).toUpperCase()}${m.slice(1)}${/[.!?]$/.test(m) ? '' : '.'}`, body.error ? body.error.code : `http_${resp.status}`);
+    }
     return body;
   }
+
+  let retryAction = null;
+  function fail(what, e, retry) {
+    $('problem-text').textContent = `${what}: ${e.message}`;
+    $('problem').hidden = false;
+    retryAction = retry;
+  }
+  function clearProblem() {
+    $('problem').hidden = true;
+    retryAction = null;
+  }
+  $('retry').addEventListener('click', () => { const r = retryAction; clearProblem(); if (r) r(); });
 
   async function signIn() {
     await json(`${BASE}/api/auth/demo-login`, { method: 'POST' });
@@ -229,30 +61,93 @@
     $('facade').hidden = false;
   }
 
+  const headers = { Accept: 'application/json' };
+  const plexGet = (path) => json(withToken(`${facade.baseUrl}${path}`), { headers });
+
+  function itemButton(m, label) {
+    titles.set(String(m.ratingKey), label);
+    const b = document.createElement('button');
+    b.className = 'item';
+    b.type = 'button';
+    b.dataset.ratingKey = m.ratingKey;
+    b.dataset.type = m.type;
+    const img = document.createElement('img');
+    img.alt = `Poster of ${label}`;
+    if (m.thumb) img.src = withToken(`${facade.baseUrl}/photo/:/transcode?width=312&height=468&minSize=1&upscale=1&url=${encodeURIComponent(m.thumb)}`);
+    const title = document.createElement('span');
+    title.textContent = label;
+    b.append(img, title);
+    b.addEventListener('click', () => play(m.ratingKey).catch(() => { /* shown by play */ }));
+    return b;
+  }
+
+  function group(title, buttons) {
+    const g = document.createElement('div');
+    g.className = 'group';
+    const h = document.createElement('h3');
+    h.textContent = title;
+    const row = document.createElement('div');
+    row.className = 'row';
+    row.append(...buttons);
+    g.append(h, row);
+    return g;
+  }
+
   async function listLibrary() {
-    const headers = { Accept: 'application/json' };
-    const sections = await json(withToken(`${facade.baseUrl}/library/sections`), { headers });
+    const sections = await plexGet('/library/sections');
+    const groups = [];
     const items = [];
     for (const s of sections.MediaContainer.Directory || []) {
-      const all = await json(withToken(`${facade.baseUrl}/library/sections/${s.key}/all`), { headers });
-      // Playable items only: a show is played episode by episode.
-      items.push(...(all.MediaContainer.Metadata || []).filter((m) => m.type === 'movie' || m.type === 'episode'));
+      const all = (await plexGet(`/library/sections/${s.key}/all`)).MediaContainer.Metadata || [];
+      if (s.type === 'show') {
+        // A show is played episode by episode: list each show with its episodes.
+        for (const show of all) {
+          const eps = (await plexGet(`/library/metadata/${show.ratingKey}/allLeaves`)).MediaContainer.Metadata || [];
+          items.push(...eps);
+          groups.push(group(`${show.title} (TV show, ${eps.length} episodes)`,
+            eps.map((e) => itemButton(e, `S${e.parentIndex}E${e.index} · ${e.title}`))));
+        }
+      } else {
+        const playable = all.filter((m) => m.type === 'movie');
+        items.push(...playable);
+        groups.push(group(s.title, playable.map((m) => itemButton(m, `${m.title}${m.year ? ` (${m.year})` : ''}`))));
+      }
     }
-    $('items').replaceChildren(...items.map((m) => {
-      const b = document.createElement('button');
-      b.className = 'item';
-      b.type = 'button';
-      b.dataset.ratingKey = m.ratingKey;
-      const img = document.createElement('img');
-      img.alt = `Poster of ${m.title}`;
-      if (m.thumb) img.src = withToken(`${facade.baseUrl}/photo/:/transcode?width=312&height=468&minSize=1&upscale=1&url=${encodeURIComponent(m.thumb)}`);
-      const title = document.createElement('span');
-      title.textContent = `${m.title}${m.year ? ` (${m.year})` : ''}`;
-      b.append(img, title);
-      b.addEventListener('click', () => play(m.ratingKey).catch((e) => status(`Could not play: ${e.message}`)));
-      return b;
-    }));
+    $('items').replaceChildren(...groups);
     return items;
+  }
+
+  // The audio and subtitle streams of an item, as the pickers offer them.
+  async function fillPickers(ratingKey) {
+    const meta = await plexGet(`/library/metadata/${encodeURIComponent(ratingKey)}`);
+    const m = (meta.MediaContainer.Metadata || [])[0] || {};
+    const streams = ((((m.Media || [])[0] || {}).Part || [])[0] || {}).Stream || [];
+    const fill = (select, type, first) => {
+      const keep = select.value;
+      const options = streams.filter((x) => x.streamType === type).map((x) => {
+        const o = document.createElement('option');
+        o.value = String(x.id);
+        o.textContent = x.displayTitle || x.language || `stream ${x.id}`;
+        return o;
+      });
+      const none = document.createElement('option');
+      none.value = first[0];
+      none.textContent = first[1];
+      select.replaceChildren(none, ...options);
+      select.value = options.some((o) => o.value === keep) ? keep : first[0];
+    };
+    fill($('audio'), 2, ['', 'default']);
+    fill($('subtitle'), 3, ['0', 'none']);
+  }
+
+  function streamQuery(protocol, offset) {
+    if (protocol === 'direct') return 'protocol=hls&mode=direct';
+    const q = new URLSearchParams({ protocol });
+    if ($('quality').value !== 'original') q.set('quality', $('quality').value);
+    if ($('audio').value) q.set('audioStreamID', $('audio').value);
+    if ($('subtitle').value !== '0') q.set('subtitleStreamID', $('subtitle').value);
+    if (offset > 0) q.set('offset', offset.toFixed(1));
+    return q.toString();
   }
 
   function detach() {
@@ -263,26 +158,40 @@
     video.load();
   }
 
-  async function play(ratingKey, protocol) {
+  // `options` ({quality, audio, subtitle, offset}) set the pickers first, as a click would.
+  async function play(ratingKey, protocol, options = {}) {
+    try {
+      clearProblem();
+      return await start(String(ratingKey), protocol, options);
+    } catch (e) {
+      status('Nothing playing.');
+      fail(`Could not play “${titles.get(String(ratingKey)) || ratingKey}”`, e, () => play(ratingKey, protocol, options));
+      throw e;
+    }
+  }
+
+  async function start(ratingKey, protocol, options) {
     protocol = protocol || document.querySelector('input[name=protocol]:checked').value;
+    const switching = current && current.ratingKey === ratingKey;
     await stop();
+    if (!switching) await fillPickers(ratingKey);
+    for (const k of ['quality', 'audio', 'subtitle']) if (options[k] != null) $(k).value = String(options[k]);
     const t0 = performance.now();
-    const query = protocol === 'direct' ? 'protocol=hls&mode=direct' : `protocol=${protocol}`;
     status(`Asking plexgate for a ${protocol} stream…`);
-    const s = await json(`${BASE}/api/plex/stream/${encodeURIComponent(ratingKey)}?${query}`);
+    const s = await json(`${BASE}/api/plex/stream/${encodeURIComponent(ratingKey)}?${streamQuery(protocol, options.offset || 0)}`);
     // Players get an absolute URL: dash.js 5's CMCD reporter warns on relative ones.
     const url = abs(s.url);
-    current = { sessionId: s.sessionId, url, protocol, t0, firstFrameMs: null };
+    current = { ratingKey, sessionId: s.sessionId, url, protocol, t0, firstFrameMs: null };
     $('stop').disabled = false;
     if (url.includes('.mpd')) {
       const player = dashjs.MediaPlayer().create();
       player.updateSettings({ debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING } });
-      player.on(dashjs.MediaPlayer.events.ERROR, (e) => status(`dash.js error: ${e.error && e.error.message}`));
+      player.on(dashjs.MediaPlayer.events.ERROR, (e) => fail('The player stopped', new Error(`dash.js reports ${(e.error && e.error.message) || 'an error'}.`), () => play(ratingKey, protocol)));
       player.initialize(video, url, true);
       current.dash = player;
     } else if (window.Hls && Hls.isSupported()) {
       const hls = new Hls({ xhrSetup: (xhr) => { xhr.withCredentials = true; } });
-      hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) status(`hls.js error: ${d.details}`); });
+      hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) fail('The player stopped', new Error(`hls.js reports ${d.details}.`), () => play(ratingKey, protocol)); });
       hls.loadSource(url);
       hls.attachMedia(video);
       current.hls = hls;
@@ -321,20 +230,31 @@
     return proof;
   }
 
-  $('stop').addEventListener('click', () => stop().catch((e) => status(`Stop failed: ${e.message}`)));
+  $('stop').addEventListener('click', () => stop().catch((e) => fail('Could not stop', e, stop)));
+  // A picker changed while playing: the same item again, from where it was, with the new choice.
+  for (const id of ['quality', 'audio', 'subtitle']) {
+    $(id).addEventListener('change', () => {
+      if (current) play(current.ratingKey, current.protocol, { offset: video.currentTime }).catch(() => {});
+    });
+  }
 
-  const ready = (async () => {
+  async function begin() {
     try {
+      clearProblem();
+      $('signin').textContent = 'Signing in as the demo user…';
       await signIn();
       const items = await listLibrary();
+      window.plexgateWatch.started();
       return items.length;
     } catch (e) {
-      $('signin').textContent = `Could not start: ${e.message}`;
+      $('signin').textContent = 'Not signed in.';
+      fail('Could not start the demo', e, () => { window.plexgateDemo.ready = begin(); });
       throw e;
     } finally {
       render();
     }
-  })();
+  }
+  const ready = begin();
 
   window.plexgateDemo = {
     ready,
@@ -343,7 +263,8 @@
     verdict,
     problems,
     records: () => records.map((r) => ({ ...r })),
-    current: () => current && { sessionId: current.sessionId, protocol: current.protocol, firstFrameMs: current.firstFrameMs },
+    current: () => current && { ratingKey: current.ratingKey, sessionId: current.sessionId, protocol: current.protocol, firstFrameMs: current.firstFrameMs, url: current.url },
+    problem: () => ($('problem').hidden ? null : $('problem-text').textContent),
     video,
   };
 })();

@@ -30,6 +30,18 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(Method::GET, "/ready", ops::health::ready)
         .route(Method::GET, "/metrics", ops::metrics::metrics)
         .route(Method::GET, "/api/doctor/probe", ops::probe::echo)
+        // The owner page (`/` without a web root; `/demo` in demo mode) and its admin routes.
+        .route(Method::GET, "/", ops::owner_page::page)
+        .route(Method::GET, "/owner/assets/{file}", ops::owner_page::asset)
+        .route(Method::GET, "/api/admin/status", ops::admin::status)
+        .route(Method::GET, "/api/admin/servers", ops::admin::servers)
+        .route(Method::GET, "/api/admin/sessions", ops::admin::sessions)
+        .route(
+            Method::POST,
+            "/api/admin/sessions/{id}/revoke",
+            ops::admin::revoke,
+        )
+        .route(Method::GET, "/api/admin/errors", ops::admin::errors)
         .route(Method::GET, "/demo", ops::demo_page::page)
         .route(Method::GET, "/demo/assets/{file}", ops::demo_page::asset)
         .route(Method::GET, "/api/auth/session", auth::account::session)

@@ -4,14 +4,16 @@
 //! the cache headers each their own way. The caching policy is the only thing that differs, so it
 //! is a parameter.
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
-use http::{Response, StatusCode};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderValue, IF_NONE_MATCH};
+use http::{Request, Response, StatusCode};
 use serde_json::Value;
 
-use crate::body::full;
+use crate::body::{empty, full};
 use crate::cache::{Entry, Hit};
-use crate::http::Body;
+use crate::http::{ApiError, Body};
 
 /// Serializes `value` as a JSON response with `status`.
 pub fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
@@ -89,6 +91,130 @@ pub fn container_array(doc: Value, name: &str) -> Value {
         },
         _ => Value::Array(Vec::new()),
     }
+}
+
+/// `(file name, content type, bytes)` of an asset compiled into the binary.
+pub type Asset = (&'static str, &'static str, &'static [u8]);
+
+/// What every embedded page serves besides its own assets: the shared style sheet and the icon.
+const SHARED: &[Asset] = &[
+    (
+        "base.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/base.css"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_bytes!("../../assets/demo/favicon.svg"),
+    ),
+];
+
+/// A page and its assets compiled into the binary (the demo page, the owner page): no build
+/// step, no file system. The page is `no-cache` and names its assets with `?v=<content hash>`
+/// (its `{{v}}`), so the assets can be cached for a year and still change with the binary.
+#[derive(Debug)]
+pub struct Embedded {
+    page: &'static str,
+    assets: &'static [Asset],
+    csp: &'static str,
+    version: OnceLock<String>,
+}
+
+impl Embedded {
+    /// `page` (HTML with `{{v}}` where the version goes), its `assets` and its
+    /// Content-Security-Policy.
+    pub const fn new(page: &'static str, assets: &'static [Asset], csp: &'static str) -> Self {
+        Embedded {
+            page,
+            assets,
+            csp,
+            version: OnceLock::new(),
+        }
+    }
+
+    /// FNV-1a over every embedded byte: the `?v=` and the ETag of the page and its assets.
+    fn version(&self) -> &str {
+        self.version.get_or_init(|| {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            let parts =
+                std::iter::once(self.page.as_bytes()).chain(self.assets.iter().map(|a| a.2));
+            for byte in parts.flatten() {
+                h = (h ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            format!("{h:016x}")
+        })
+    }
+
+    /// The page, with its CSP and no referrer.
+    pub fn page<B>(&self, req: &Request<B>) -> Response<Body> {
+        let html = self.page.replace("{{v}}", self.version());
+        let mut resp = self.respond(req, "text/html; charset=utf-8", "no-cache", html);
+        let h = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(self.csp) {
+            h.insert("content-security-policy", v);
+        }
+        h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+        resp
+    }
+
+    /// The asset `name` (its own or a shared one), cached for a year, or 404.
+    pub fn asset<B>(&self, req: &Request<B>, name: &str) -> Result<Response<Body>, ApiError> {
+        let (_, content_type, bytes) = self
+            .assets
+            .iter()
+            .chain(SHARED)
+            .find(|(n, _, _)| *n == name)
+            .ok_or_else(ApiError::not_found)?;
+        Ok(self.respond(
+            req,
+            content_type,
+            "public, max-age=31536000, immutable",
+            *bytes,
+        ))
+    }
+
+    /// With ETag `"version"`, or 304 when the browser has it already.
+    fn respond<B>(
+        &self,
+        req: &Request<B>,
+        content_type: &'static str,
+        cache: &'static str,
+        bytes: impl Into<Bytes>,
+    ) -> Response<Body> {
+        let etag = format!("\"{}\"", self.version());
+        let fresh = req
+            .headers()
+            .get(IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        let mut resp = if fresh {
+            let mut r = Response::new(empty());
+            *r.status_mut() = StatusCode::NOT_MODIFIED;
+            r
+        } else {
+            Response::new(full(bytes))
+        };
+        let h = resp.headers_mut();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        h.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            h.insert(ETAG, v);
+        }
+        resp
+    }
+}
+
+/// A redirect to `location` (relative locations keep working behind a reverse proxy's prefix).
+pub fn redirect(status: StatusCode, location: &str) -> Response<Body> {
+    let mut resp = Response::new(empty());
+    *resp.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(http::header::LOCATION, v);
+    }
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }
 
 #[cfg(test)]

@@ -186,6 +186,7 @@ async fn seed(
             )?;
             db::servers::set_current_uri(conn, user.id, server.id, Some(&uri), now)?;
             db::servers::set_current_server(conn, user.id, Some(server.id), now)?;
+            crate::auth::admission::record_owner(conn, DEMO_PLEX_ID)?;
             Ok(())
         })
         .await?;

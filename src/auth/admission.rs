@@ -10,6 +10,7 @@
 //! Must never: store anything of a refused account (its token least of all), or log a token.
 
 use crate::config::AuthConfig;
+use crate::db::users::User;
 use crate::db::{self, Db, DbError};
 use crate::plex::plextv::{Account, PlexTv, PlexTvError};
 
@@ -141,6 +142,29 @@ async fn owner_machine_ids(db: &Db, owner: &Owner) -> Result<Vec<String>, DbErro
             .collect())
     })
     .await
+}
+
+/// Whether `user` is the owner: the account `auth.owner` names, else the one the first sign-in
+/// recorded. The owner is the only user the owner page and `/api/admin/…` serve.
+pub async fn is_owner(db: &Db, config: &AuthConfig, user: &User) -> Result<bool, DbError> {
+    if let Some(owner) = &config.owner {
+        return Ok(match owner.parse::<i64>() {
+            Ok(id) => id == user.plex_id,
+            Err(_) => user.username.eq_ignore_ascii_case(owner),
+        });
+    }
+    let stored = db.read(|conn| db::meta::get(conn, OWNER_KEY)).await?;
+    Ok(stored
+        .as_deref()
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(|s| s.parse::<i64>().ok())
+        == Some(user.plex_id))
+}
+
+/// Records `plex_id` as the owner unless one is recorded already (the demo's seeded user,
+/// which signs in without plex.tv, owns the demo the way a first sign-in owns an install).
+pub fn record_owner(conn: &rusqlite::Connection, plex_id: i64) -> Result<(), DbError> {
+    db::meta::set_if_absent(conn, OWNER_KEY, plex_id.to_string().as_bytes()).map(|_| ())
 }
 
 /// Whether the operator's `entry` (a plex.tv id, or a username compared case-insensitively)

@@ -177,3 +177,52 @@ pub fn open_of_kind(conn: &Connection, kind: Kind) -> Result<Vec<TicketSession>,
         .query_map([kind.as_str()], from_row)?
         .collect::<Result<_, _>>()?)
 }
+
+/// An open playback session as the owner page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenPlayback {
+    /// Hex session id.
+    pub id: String,
+    /// Whose it is.
+    pub user_id: i64,
+    /// Their username.
+    pub username: String,
+    /// Server row.
+    pub server_id: i64,
+    /// Item played.
+    pub rating_key: Option<String>,
+    /// `hls`, `dash` or `http`.
+    pub protocol: Option<String>,
+    /// Started, epoch seconds.
+    pub started_at: i64,
+    /// Last request, epoch seconds, as last flushed.
+    pub last_activity_at: i64,
+    /// Bytes sent, as last flushed.
+    pub bytes_sent: i64,
+}
+
+/// Every open playback session with its user's name, newest first.
+pub fn open_playbacks(conn: &Connection) -> Result<Vec<OpenPlayback>, DbError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT p.id, p.user_id, u.username, p.server_id, p.rating_key, p.protocol,
+                    p.started_at, p.last_activity_at, p.bytes_sent
+               FROM playback_sessions p JOIN users u ON u.id = p.user_id
+              WHERE p.kind = 'playback' AND p.ended_at IS NULL
+              ORDER BY p.started_at DESC, p.id",
+        )?
+        .query_map([], |row| {
+            Ok(OpenPlayback {
+                id: row.get(0)?,
+                user_id: row.get(1)?,
+                username: row.get(2)?,
+                server_id: row.get(3)?,
+                rating_key: row.get(4)?,
+                protocol: row.get(5)?,
+                started_at: row.get(6)?,
+                last_activity_at: row.get(7)?,
+                bytes_sent: row.get(8)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?)
+}

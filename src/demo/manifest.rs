@@ -45,10 +45,35 @@ fn iso_duration(ms: u64) -> String {
     format!("PT{}.{:03}S", ms / 1000, ms % 1000)
 }
 
+/// A media playlist played `loops` times back to back: the segments repeat after an
+/// `EXT-X-DISCONTINUITY` (their timestamps start again), with the init segment named again.
+pub(crate) fn looped_m3u8(playlist: &str, loops: u32) -> String {
+    let body_start = playlist.find("#EXTINF").unwrap_or(playlist.len());
+    let (head, rest) = playlist.split_at(body_start);
+    let body = rest
+        .replace("#EXT-X-ENDLIST\n", "")
+        .replace("#EXT-X-ENDLIST", "");
+    let map = head.lines().find(|l| l.starts_with("#EXT-X-MAP:"));
+    let mut out = head.to_string();
+    for i in 0..loops {
+        if i > 0 {
+            out.push_str("#EXT-X-DISCONTINUITY\n");
+            if let Some(map) = map {
+                let _ = writeln!(out, "{map}");
+            }
+        }
+        out.push_str(&body);
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+    out
+}
+
 /// The DASH MPD for a session: one video AdaptationSet with a Representation per rendition, one
-/// audio AdaptationSet; ids are the `dash/<id>/` directories.
-pub(crate) fn mpd(session: &str, renditions: &[usize], facts: &Facts) -> String {
+/// audio AdaptationSet; ids are the `dash/<id>/` directories. A title longer than the media
+/// (`loops` > 1) is that many Periods over the same segments, each starting where the last ended.
+pub(crate) fn mpd(session: &str, renditions: &[usize], facts: &Facts, loops: u32) -> String {
     let dur = iso_duration(facts.duration_ms);
+    let total = iso_duration(facts.duration_ms * u64::from(loops.max(1)));
     let seg_ms = facts.segment_seconds * 1000;
     let template = format!(
         "      <SegmentTemplate timescale=\"1000\" duration=\"{seg_ms}\" startNumber=\"0\" initialization=\"session/{session}/$RepresentationID$/header\" media=\"session/{session}/$RepresentationID$/$Number$.m4s\"/>\n"
@@ -62,39 +87,46 @@ pub(crate) fn mpd(session: &str, renditions: &[usize], facts: &Facts) -> String 
     out.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
     let _ = writeln!(
         out,
-        "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" type=\"static\" mediaPresentationDuration=\"{dur}\" maxSegmentDuration=\"PT{}S\" minBufferTime=\"PT4S\">",
+        "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" type=\"static\" mediaPresentationDuration=\"{total}\" maxSegmentDuration=\"PT{}S\" minBufferTime=\"PT4S\">",
         facts.segment_seconds
     );
-    let _ = writeln!(out, "  <Period id=\"0\" start=\"PT0S\" duration=\"{dur}\">");
-    let _ = writeln!(
-        out,
-        "    <AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\" maxWidth=\"{max_w}\" maxHeight=\"{max_h}\" frameRate=\"{}\">",
-        facts.frame_rate
-    );
-    out.push_str(&template);
-    for &i in renditions {
-        let r = &facts.renditions[i];
+    for k in 0..loops.max(1) {
+        let start = iso_duration(facts.duration_ms * u64::from(k));
         let _ = writeln!(
             out,
-            "      <Representation id=\"{}\" codecs=\"{}\" bandwidth=\"{}\" width=\"{}\" height=\"{}\" sar=\"1:1\"/>",
-            r.dash_id, r.codecs, r.video_bandwidth, r.width, r.height
+            "  <Period id=\"{k}\" start=\"{start}\" duration=\"{dur}\">"
         );
+        let _ = writeln!(
+            out,
+            "    <AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\" maxWidth=\"{max_w}\" maxHeight=\"{max_h}\" frameRate=\"{}\">",
+            facts.frame_rate
+        );
+        out.push_str(&template);
+        for &i in renditions {
+            let r = &facts.renditions[i];
+            let _ = writeln!(
+                out,
+                "      <Representation id=\"{}\" codecs=\"{}\" bandwidth=\"{}\" width=\"{}\" height=\"{}\" sar=\"1:1\"/>",
+                r.dash_id, r.codecs, r.video_bandwidth, r.width, r.height
+            );
+        }
+        out.push_str("    </AdaptationSet>\n");
+        let a = &facts.audio;
+        out.push_str("    <AdaptationSet id=\"1\" contentType=\"audio\" mimeType=\"audio/mp4\" lang=\"en\" segmentAlignment=\"true\" startWithSAP=\"1\">\n");
+        out.push_str(&template);
+        let _ = writeln!(
+            out,
+            "      <Representation id=\"{}\" codecs=\"{}\" bandwidth=\"{}\" audioSamplingRate=\"{}\">",
+            a.dash_id, a.codecs, a.bandwidth, a.sampling_rate
+        );
+        let _ = writeln!(
+            out,
+            "        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"{}\"/>",
+            a.channels
+        );
+        out.push_str("      </Representation>\n    </AdaptationSet>\n  </Period>\n");
     }
-    out.push_str("    </AdaptationSet>\n");
-    let a = &facts.audio;
-    out.push_str("    <AdaptationSet id=\"1\" contentType=\"audio\" mimeType=\"audio/mp4\" lang=\"en\" segmentAlignment=\"true\" startWithSAP=\"1\">\n");
-    out.push_str(&template);
-    let _ = writeln!(
-        out,
-        "      <Representation id=\"{}\" codecs=\"{}\" bandwidth=\"{}\" audioSamplingRate=\"{}\">",
-        a.dash_id, a.codecs, a.bandwidth, a.sampling_rate
-    );
-    let _ = writeln!(
-        out,
-        "        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"{}\"/>",
-        a.channels
-    );
-    out.push_str("      </Representation>\n    </AdaptationSet>\n  </Period>\n</MPD>\n");
+    out.push_str("</MPD>\n");
     out
 }
 
@@ -110,10 +142,29 @@ mod tests {
         assert!(m.contains("\nsession/abc/base/index.m3u8\n"));
         assert!(m.contains("\nsession/abc/base-low/index.m3u8\n"));
         assert!(!m.contains("X-Plex-Token"));
-        let d = mpd("abc", &[0, 1], &facts);
+        let d = mpd("abc", &[0, 1], &facts, 1);
         assert!(d.contains("startNumber=\"0\""));
         assert!(d.contains("media=\"session/abc/$RepresentationID$/$Number$.m4s\""));
         assert!(d.contains("mediaPresentationDuration=\"PT10.000S\""));
         assert_eq!(iso_duration(7_260_500), "PT7260.500S");
+        let long = mpd("abc", &[0], &facts, 6);
+        assert!(long.contains("mediaPresentationDuration=\"PT60.000S\""));
+        assert!(long.contains("<Period id=\"5\" start=\"PT50.000S\" duration=\"PT10.000S\">"));
+    }
+
+    #[test]
+    fn a_looped_playlist_repeats_the_segments_after_a_discontinuity() {
+        let one = "#EXTM3U\n#EXT-X-MAP:URI=\"header\"\n#EXTINF:2.0,\n0.m4s\n#EXTINF:2.0,\n1.m4s\n#EXT-X-ENDLIST\n";
+        let three = looped_m3u8(one, 3);
+        assert_eq!(three.matches("#EXTINF").count(), 6);
+        assert_eq!(
+            three
+                .matches("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"header\"\n")
+                .count(),
+            2
+        );
+        assert!(three.ends_with("1.m4s\n#EXT-X-ENDLIST\n"));
+        assert_eq!(three.matches("#EXT-X-ENDLIST").count(), 1);
+        assert_eq!(looped_m3u8(one, 1), one);
     }
 }

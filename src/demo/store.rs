@@ -74,6 +74,8 @@ pub(crate) struct Session {
     pub renditions: Vec<usize>,
     /// Whether the master advertises the `vtt-base` subtitle rendition.
     pub subtitles: bool,
+    /// How many times the embedded media plays back to back (a title longer than the media).
+    pub loops: u32,
     pub video_decision: &'static str,
     pub audio_decision: &'static str,
     pub client_identifier: Option<String>,
@@ -160,6 +162,7 @@ mod tests {
                     packaging: Packaging::HlsTs,
                     renditions: vec![0],
                     subtitles: false,
+                    loops: 1,
                     video_decision: "copy",
                     audio_decision: "copy",
                     client_identifier: None,

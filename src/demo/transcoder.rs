@@ -74,6 +74,7 @@ pub(crate) fn start(sh: &Shared, req: &Req, dash: bool) -> Resp {
         (false, false) => Packaging::HlsTs,
     };
     let subtitles = o.subtitle_rendition && !dash;
+    let loops = loops(sh, &p.rating_key);
     st.sessions.insert(
         session.clone(),
         Session {
@@ -82,6 +83,7 @@ pub(crate) fn start(sh: &Shared, req: &Req, dash: bool) -> Resp {
             packaging: o.packaging,
             renditions: o.renditions.clone(),
             subtitles,
+            loops,
             video_decision: if o.video == "copy" {
                 "copy"
             } else {
@@ -97,7 +99,7 @@ pub(crate) fn start(sh: &Shared, req: &Req, dash: bool) -> Resp {
         response::bytes(
             StatusCode::OK,
             "application/dash+xml",
-            manifest::mpd(&session, &o.renditions, &sh.facts),
+            manifest::mpd(&session, &o.renditions, &sh.facts, loops),
         )
     } else {
         response::bytes(
@@ -106,6 +108,18 @@ pub(crate) fn start(sh: &Shared, req: &Req, dash: bool) -> Resp {
             manifest::master_m3u8(&session, &o.renditions, &sh.facts, subtitles),
         )
     }
+}
+
+/// How many times the media plays back to back for item `rk`: its catalog duration over the
+/// media's, so one title can be long enough to seek around in without a longer fixture.
+fn loops(sh: &Shared, rk: &str) -> u32 {
+    let ms = sh
+        .library
+        .item(rk)
+        .and_then(|i| i.get("duration"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    ms.div_ceil(sh.facts.duration_ms.max(1)).clamp(1, 100) as u32
 }
 
 /// The embedded file behind `session/<id>/<dir>/<name>` for this session, if it advertised it.
@@ -140,6 +154,14 @@ pub(crate) fn session_file(sh: &Shared, req: &Req, id: &str, rest: &str) -> Resp
         return response::not_found();
     };
     match session_path(sh, &session, dir, name).and_then(|p| media::file(&p)) {
+        Some(f) if session.loops > 1 && name == "index.m3u8" && dir != "vtt-base" => {
+            let text = String::from_utf8_lossy(f.bytes);
+            response::bytes(
+                StatusCode::OK,
+                "application/vnd.apple.mpegurl",
+                manifest::looped_m3u8(&text, session.loops),
+            )
+        }
         Some(f) => media::serve(req, f, &sh.faults),
         None => response::not_found(),
     }

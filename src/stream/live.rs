@@ -170,6 +170,11 @@ impl LiveSession {
         self.pending_bytes.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Bytes counted since the last flush to SQLite (the owner page adds them to the stored sum).
+    pub fn unflushed_bytes(&self) -> u64 {
+        self.pending_bytes.load(Ordering::Relaxed)
+    }
+
     /// Takes the bytes counted since the last call (flushed to SQLite).
     pub(super) fn take_bytes(&self) -> u64 {
         self.pending_bytes.swap(0, Ordering::Relaxed)

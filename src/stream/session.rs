@@ -320,6 +320,11 @@ impl SessionKeeper {
         }
     }
 
+    /// The session `id` if it is live in memory (never restored from SQLite).
+    pub fn live(&self, id: &str) -> Option<Arc<LiveSession>> {
+        lock(&self.inner.live).get(id).cloned()
+    }
+
     /// Transcodes plexgate is keeping alive on Plex right now, over all sessions.
     pub fn active_transcodes(&self) -> usize {
         lock(&self.inner.live)

@@ -1,6 +1,7 @@
 // The three suites run.mjs can run. Each pushes {name, ok, detail} checks into result.checks;
 // a step that throws becomes one failed check, and the suite goes on with the next step.
 import path from 'node:path';
+import { demoPolish } from './demo_polish.mjs';
 
 const MEDIA = /\/(\d+\.(ts|m4s)|header|file\.mp4)(\?|$)/;
 const SEEK_TO = 7; // 70 % of the 10 s demo title: inside segment 3 (6–8 s)
@@ -62,6 +63,7 @@ const median = (xs) => {
 export async function runFull(context, rec, result, o) {
   const check = checker(result);
   await step(result, 'demo page', () => demoPage(context, rec, result, o, check));
+  await step(result, 'demo page polish', () => demoPolish(context, rec, result, o, check));
 
   const page = await openHarness(context, o.here, o.origin);
   const ev = (fn, arg) => page.evaluate(fn, arg);

@@ -11,6 +11,10 @@
 //!   token in no URL, header or body Chromium saw; the console shows no unexpected error.
 //! - `/demo` signs in, lists, plays HLS and DASH and says exactly "Plex token seen: nowhere"
 //!   (screenshot in target/e2e-report/).
+//! - `/` without a web root: the owner signs in through the fake plex.tv PIN, sees the server
+//!   and a live playback session, presses Revoke and the session's segment URL is then 403
+//!   (screenshot in target/e2e-report/owner-page.png); a friend the owner shares the server with
+//!   signs in there too and is told there is nothing to administer.
 //! - With `stream.allow_direct` and `mode=direct` the canary does find the token: it can fail.
 //! - Time to first frame per format straight from Plex, through plexgate, and through
 //!   nginx/Caddy + plexgate with TLS, interleaved in one browser (target/e2e-report/ttff.md).
@@ -33,6 +37,22 @@ async fn run_suite(args: Vec<String>) -> Value {
     tokio::task::spawn_blocking(move || crate::support::node_suite::run(&args))
         .await
         .expect("runner thread")
+}
+
+/// No console error the suite did not provoke, and not one request from the browser to Plex.
+fn assert_quiet_and_plex_untouched(result: &Value) {
+    let console = crate::support::node_suite::unexpected_console(result);
+    assert!(
+        console.is_empty(),
+        "console errors:\n{}",
+        console.join("\n")
+    );
+    assert_eq!(
+        result["plexPortRequests"].as_array().map(Vec::len),
+        Some(0),
+        "the browser reached the Plex port: {}",
+        result["plexPortRequests"]
+    );
 }
 
 fn save(name: &str, value: &Value) {
@@ -155,18 +175,7 @@ async fn players_play_every_format_through_plexgate_and_the_token_leaks_nowhere(
     crate::support::node_suite::assert_checks(&result, 45);
     assert_eq!(result["verdict"], "Plex token seen: nowhere");
     assert!(shot.exists(), "screenshot of /demo");
-    let console = crate::support::node_suite::unexpected_console(&result);
-    assert!(
-        console.is_empty(),
-        "console errors:\n{}",
-        console.join("\n")
-    );
-    assert_eq!(
-        result["plexPortRequests"].as_array().map(Vec::len),
-        Some(0),
-        "the browser reached the Plex port: {}",
-        result["plexPortRequests"]
-    );
+    assert_quiet_and_plex_untouched(&result);
 
     let canary = Canary::new(&[plex.token()]);
     let all = crate::support::node_suite::entries(&result, |_| true);
@@ -315,4 +324,76 @@ fn ttff_table(result: &Value, targets: &[&str]) -> String {
         let _ = writeln!(out, "| {format} | {} |", cells.join(" | "));
     }
     out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_signs_in_at_slash_sees_a_live_session_and_revokes_it() {
+    let _one = BROWSER.lock().await;
+    let plex = plexgate::demo::DemoPlex::start(plexgate::demo::DemoPlexOptions::default())
+        .await
+        .unwrap();
+    let plextv =
+        crate::support::fake_plextv::FakePlexTv::start(2, 777, "owner-account-token-e2e").await;
+    let plex_url = plex.url();
+    plextv.add_server(
+        "Home",
+        plex.machine_identifier(),
+        plex.token(),
+        true,
+        &[(&plex_url, true, false)],
+    );
+    let app = crate::support::TestApp::start(&[("plextv.url", plextv.url.as_str())]).await;
+    let shot = crate::support::node_suite::report_dir().join("owner-page.png");
+    let result = run_suite(vec![
+        "--suite".into(),
+        "owner".into(),
+        "--origin".into(),
+        app.running.url(),
+        "--plex-origin".into(),
+        plex.url(),
+        "--screenshot".into(),
+        shot.display().to_string(),
+    ])
+    .await;
+    save("browser-owner.json", &result);
+    crate::support::node_suite::assert_checks(&result, 7);
+    assert!(shot.exists(), "screenshot of the owner page");
+    assert_quiet_and_plex_untouched(&result);
+
+    // Anyone else: a friend the owner shares the server with signs in at `/` in a new browser.
+    plextv.add_account(
+        901,
+        "Friend",
+        "friend-account-token-e2e",
+        &[plex.machine_identifier()],
+    );
+    plextv.approve_as(Some("friend-account-token-e2e"));
+    let other_shot = crate::support::node_suite::report_dir().join("owner-page-other.png");
+    let other = run_suite(vec![
+        "--suite".into(),
+        "owner-other".into(),
+        "--origin".into(),
+        app.running.url(),
+        "--plex-origin".into(),
+        plex.url(),
+        "--screenshot".into(),
+        other_shot.display().to_string(),
+    ])
+    .await;
+    save("browser-owner-other.json", &other);
+    crate::support::node_suite::assert_checks(&other, 2);
+    assert_quiet_and_plex_untouched(&other);
+
+    let canary = Canary::new(&[
+        plex.token(),
+        "owner-account-token-e2e",
+        "friend-account-token-e2e",
+    ]);
+    for r in [&result, &other] {
+        let leaks = crate::support::node_suite::leaks(
+            &canary,
+            &crate::support::node_suite::entries(r, |_| true),
+        );
+        assert!(leaks.is_empty(), "tokens seen by the browser: {leaks:?}");
+    }
 }

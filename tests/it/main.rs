@@ -7,6 +7,7 @@
 
 mod support;
 
+mod admin;
 mod app;
 mod auth;
 mod backup;

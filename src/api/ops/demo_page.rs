@@ -9,15 +9,13 @@
 //! Content-Security-Policy only lets it talk to its own origin: the browser itself refuses any
 //! request to Plex. Outside demo mode both routes are 404, like any unknown path.
 
-use std::sync::OnceLock;
-
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderValue, IF_NONE_MATCH};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use crate::api::extract::path_param;
+use crate::api::respond::{Asset, Embedded, redirect};
 use crate::api::state::AppState;
-use crate::body::{empty, full};
-use crate::http::{ApiError, Body, PathParams};
+use crate::http::{ApiError, Body};
 
 const PAGE: &str = include_str!("../../../assets/demo/index.html");
 
@@ -30,7 +28,12 @@ const JS: &str = "text/javascript; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
 
 /// `(file name, content type, bytes)` of every asset `/demo/assets/` serves.
-const ASSETS: &[(&str, &str, &[u8])] = &[
+const ASSETS: &[Asset] = &[
+    (
+        "watch.js",
+        JS,
+        include_bytes!("../../../assets/demo/watch.js"),
+    ),
     (
         "demo.js",
         JS,
@@ -40,11 +43,6 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "demo.css",
         "text/css; charset=utf-8",
         include_bytes!("../../../assets/demo/demo.css"),
-    ),
-    (
-        "favicon.svg",
-        "image/svg+xml",
-        include_bytes!("../../../assets/demo/favicon.svg"),
     ),
     (
         "hls-1.7.4.min.js",
@@ -73,58 +71,19 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-/// FNV-1a over every embedded byte: the page's `?v=` and the ETag of both routes.
-fn version() -> &'static str {
-    static VERSION: OnceLock<String> = OnceLock::new();
-    VERSION.get_or_init(|| {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let parts = std::iter::once(PAGE.as_bytes()).chain(ASSETS.iter().map(|a| a.2));
-        for byte in parts.flatten() {
-            h = (h ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("{h:016x}")
-    })
-}
-
-fn respond(
-    req: &Request<Incoming>,
-    content_type: &'static str,
-    cache: &'static str,
-    bytes: impl Into<bytes::Bytes>,
-) -> Response<Body> {
-    let etag = format!("\"{}\"", version());
-    let fresh = req
-        .headers()
-        .get(IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let mut resp = if fresh {
-        let mut r = Response::new(empty());
-        *r.status_mut() = StatusCode::NOT_MODIFIED;
-        r
-    } else {
-        Response::new(full(bytes))
-    };
-    let h = resp.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        h.insert(ETAG, v);
-    }
-    resp
-}
+static DEMO: Embedded = Embedded::new(PAGE, ASSETS, CSP);
 
 /// `GET /demo`.
 pub async fn page(req: Request<Incoming>, state: AppState) -> Result<Response<Body>, ApiError> {
     if !state.demo_mode() {
         return Err(ApiError::not_found());
     }
-    let html = PAGE.replace("{{v}}", version());
-    let mut resp = respond(&req, "text/html; charset=utf-8", "no-cache", html);
-    let h = resp.headers_mut();
-    h.insert("content-security-policy", HeaderValue::from_static(CSP));
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    Ok(resp)
+    // `/demo/` would resolve the page's relative asset URLs one level too deep (an unstyled
+    // page that never starts): send the browser to `/demo`, relatively, so a prefix survives.
+    if req.uri().path().ends_with('/') {
+        return Ok(redirect(StatusCode::MOVED_PERMANENTLY, "../demo"));
+    }
+    Ok(DEMO.page(&req))
 }
 
 /// `GET /demo/assets/{file}`.
@@ -132,19 +91,5 @@ pub async fn asset(req: Request<Incoming>, state: AppState) -> Result<Response<B
     if !state.demo_mode() {
         return Err(ApiError::not_found());
     }
-    let name = req
-        .extensions()
-        .get::<PathParams>()
-        .and_then(|p| p.get("file"))
-        .unwrap_or("");
-    let (_, content_type, bytes) = ASSETS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .ok_or_else(ApiError::not_found)?;
-    Ok(respond(
-        &req,
-        content_type,
-        "public, max-age=31536000, immutable",
-        *bytes,
-    ))
+    DEMO.asset(&req, path_param(&req, "file"))
 }

@@ -87,6 +87,25 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// Reads `resp` to its end within `within`: `"clean end"`, or `"error"` when it was cut off
+/// (a revoked body must never look complete). Panics when it does neither in time.
+pub async fn how_body_ends(
+    resp: &mut reqwest::Response,
+    within: std::time::Duration,
+) -> &'static str {
+    tokio::time::timeout(within, async {
+        loop {
+            match resp.chunk().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return "clean end",
+                Err(_) => return "error",
+            }
+        }
+    })
+    .await
+    .expect("the body ends in time")
+}
+
 /// Asserts the response is our JSON error shape with `status` and `code`; returns the message.
 pub async fn assert_error(resp: reqwest::Response, status: u16, code: &str) -> String {
     assert_eq!(resp.status().as_u16(), status, "status");

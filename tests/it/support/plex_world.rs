@@ -58,7 +58,6 @@ impl PlexWorld {
         let secrets = state.secrets().clone();
         let machine = self.plex.machine_identifier().to_string();
         let uri = self.plex.url();
-        let port = self.plex.addr().port();
         let bob_id = state
             .db()
             .write(move |c| {
@@ -77,29 +76,14 @@ impl PlexWorld {
                     &secrets,
                     1,
                 )?;
-                let connections = [plexgate::db::servers::NewConnection {
+                let shared = LoopbackServer {
+                    machine: &machine,
+                    name: "Shared",
+                    owned: false,
+                    token: BOB_TOKEN,
                     uri: &uri,
-                    protocol: "http",
-                    address: "127.0.0.1",
-                    port,
-                    local: true,
-                    relay: false,
-                    ipv6: false,
-                }];
-                let s = plexgate::db::servers::upsert_server(
-                    c,
-                    u.id,
-                    &plexgate::db::servers::NewServer {
-                        machine_identifier: &machine,
-                        name: "Shared",
-                        owned: false,
-                        https_required: false,
-                        access_token: BOB_TOKEN,
-                        connections: &connections,
-                    },
-                    &secrets,
-                    1,
-                )?;
+                };
+                let s = store_server(c, &secrets, u.id, &shared)?;
                 plexgate::db::servers::set_current_uri(c, u.id, s.id, Some(&uri), 1)?;
                 plexgate::db::servers::set_current_server(c, u.id, Some(s.id), 1)?;
                 Ok(u.id)
@@ -146,4 +130,52 @@ impl PlexWorld {
             );
         }
     }
+}
+
+/// A Plex server on loopback with a single local http address.
+pub struct LoopbackServer<'a> {
+    pub machine: &'a str,
+    pub name: &'a str,
+    pub owned: bool,
+    pub token: &'a str,
+    /// `http://127.0.0.1:PORT`.
+    pub uri: &'a str,
+}
+
+/// Stores `server` for `user_id`, as a sync from plex.tv would.
+pub fn store_server(
+    c: &rusqlite::Connection,
+    secrets: &plexgate::crypto::SecretBox,
+    user_id: i64,
+    server: &LoopbackServer<'_>,
+) -> Result<plexgate::db::servers::Server, plexgate::db::DbError> {
+    let port = server
+        .uri
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(80);
+    let connections = [plexgate::db::servers::NewConnection {
+        uri: server.uri,
+        protocol: "http",
+        address: "127.0.0.1",
+        port,
+        local: true,
+        relay: false,
+        ipv6: false,
+    }];
+    plexgate::db::servers::upsert_server(
+        c,
+        user_id,
+        &plexgate::db::servers::NewServer {
+            machine_identifier: server.machine,
+            name: server.name,
+            owned: server.owned,
+            https_required: false,
+            access_token: server.token,
+            connections: &connections,
+        },
+        secrets,
+        1,
+    )
 }

@@ -12,6 +12,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 
+use tracing_subscriber::layer::SubscriberExt;
+
 use super::browser::Browser;
 
 /// One request as a fake saw it.
@@ -179,7 +181,8 @@ impl LogCapture {
                     .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
                     .with_ansi(false)
                     .with_writer(move || CaptureWriter(writer_buf.clone()))
-                    .finish();
+                    .finish()
+                    .with(plexgate::admin::recent::RecentUpstreamErrors);
                 tracing::subscriber::set_global_default(subscriber)
                     .expect("no other subscriber in this test binary");
                 buf
