@@ -32,3 +32,4 @@ mod streaming;
 mod tmdb;
 mod trakt;
 mod transport;
+mod web_root;
