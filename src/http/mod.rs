@@ -1,6 +1,7 @@
 //! Transport: the accept loop, graceful shutdown, the tower stack, error rendering and
 //! middleware. It knows no route and imports no domain; `api` hands it a router.
 
+pub mod compression;
 pub mod connections;
 pub mod context;
 pub mod cors;

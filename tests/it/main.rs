@@ -11,6 +11,7 @@ mod app;
 mod auth;
 mod browser;
 mod cache_admin;
+mod compression;
 mod config;
 mod connections;
 mod crypto;
