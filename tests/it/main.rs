@@ -21,6 +21,7 @@ mod e2e_ffprobe;
 mod facade_edges;
 mod hostile_manifests;
 mod image_limits;
+mod image_size;
 mod images;
 mod manifest_rewrite;
 mod playback_life;
