@@ -7,18 +7,19 @@
 //! so the timed requests measure plexgate's own work: cached JSON out, through the
 //! compression layer. Run: `cargo bench --bench compression`.
 
-use std::collections::HashMap;
+mod common;
+
 use std::convert::Infallible;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use plexgate::app::demo::Demo;
-use plexgate::config::{Sources, env_name};
 use serde_json::json;
+
+use common::{SignedIn, demo_signed_in, percentile};
 
 fn listing(items: usize) -> Bytes {
     let metadata: Vec<_> = (0..items)
@@ -89,49 +90,21 @@ async fn fake_plex(listing: Bytes) -> String {
     format!("http://{addr}")
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let upstream = listing(1000);
     let plex = fake_plex(upstream.clone()).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut env: HashMap<String, String> = HashMap::new();
-    env.insert(env_name("server.listen"), "127.0.0.1:0".into());
-    env.insert(
-        env_name("storage.database"),
-        dir.path().join("plexgate.sqlite").display().to_string(),
-    );
-    env.insert(env_name("log.level"), "error".into());
-    env.insert(env_name("demo.plex_url"), plex);
-    env.insert(env_name("demo.plex_token"), "bench-server-token".into());
-    let config = Sources::new()
-        .env(|name| env.get(name).cloned())
-        .build()
-        .expect("config");
-    let demo = Demo::start(config).await.expect("demo");
+    let extra = [
+        ("demo.plex_url", plex.as_str()),
+        ("demo.plex_token", "bench-server-token"),
+    ];
+    let SignedIn {
+        demo,
+        client,
+        cookie,
+        ..
+    } = demo_signed_in(&extra, |b| b).await;
     let base = demo.url();
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client");
-    let login = client
-        .post(format!("{base}/api/auth/demo-login"))
-        .header("origin", &base)
-        .send()
-        .await
-        .expect("login");
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.split(';').next())
-        .expect("cookie")
-        .to_string();
     let url = format!("{base}/api/plex/library/1/all?limit=1000");
     let warm = client
         .get(&url)

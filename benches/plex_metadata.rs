@@ -6,11 +6,11 @@
 //! (plexgate, the demo Plex and the HTTP client), so the RSS figure is an upper bound for
 //! plexgate itself. Only loopback addresses are used; every loop is bounded.
 
-use std::collections::HashMap;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use plexgate::app::demo::Demo;
-use plexgate::config::{Sources, env_name};
+use common::{SignedIn, demo_signed_in, percentile};
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -22,11 +22,6 @@ fn rss_kib() -> u64 {
                 .and_then(|n| n.parse().ok())
         })
         .unwrap_or(0)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 async fn sequential(
@@ -85,40 +80,13 @@ async fn concurrent(client: &reqwest::Client, url: &str, cookie: &str, n: usize,
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut env: HashMap<String, String> = HashMap::new();
-    env.insert(env_name("server.listen"), "127.0.0.1:0".into());
-    env.insert(
-        env_name("storage.database"),
-        dir.path().join("plexgate.sqlite").display().to_string(),
-    );
-    env.insert(env_name("log.level"), "error".into());
-    env.insert(env_name("cache.max_mb"), "512".into());
-    let config = Sources::new()
-        .env(|name| env.get(name).cloned())
-        .build()
-        .expect("config");
-    let demo = Demo::start(config).await.expect("demo");
+    let SignedIn {
+        demo,
+        client,
+        cookie,
+        ..
+    } = demo_signed_in(&[("cache.max_mb", "512")], |b| b.pool_max_idle_per_host(64)).await;
     let base = demo.url();
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(64)
-        .build()
-        .expect("client");
-    let login = client
-        .post(format!("{base}/api/auth/demo-login"))
-        .header("origin", &base)
-        .send()
-        .await
-        .expect("login");
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.split(';').next())
-        .expect("cookie")
-        .to_string();
     let url = format!("{base}/api/plex/metadata/101");
     let _ = client.get(&url).header("cookie", &cookie).send().await;
     let state = demo.state().clone();

@@ -11,16 +11,11 @@
 //! Run: `cargo bench --bench stream_start` (release profile). plexgate, the demo Plex and the
 //! client share one process and loopback, so read the ratios, not the absolute values.
 
-use std::collections::HashMap;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use plexgate::app::demo::Demo;
-use plexgate::config::{Sources, env_name};
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
+use common::{SignedIn, demo_signed_in, percentile};
 
 async fn timed(client: &reqwest::Client, url: &str, cookie: &str) -> Duration {
     let t = Instant::now();
@@ -37,38 +32,13 @@ async fn timed(client: &reqwest::Client, url: &str, cookie: &str) -> Duration {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut env: HashMap<String, String> = HashMap::new();
-    env.insert(env_name("server.listen"), "127.0.0.1:0".into());
-    env.insert(
-        env_name("storage.database"),
-        dir.path().join("plexgate.sqlite").display().to_string(),
-    );
-    env.insert(env_name("log.level"), "error".into());
-    let config = Sources::new()
-        .env(|name| env.get(name).cloned())
-        .build()
-        .expect("config");
-    let demo = Demo::start(config).await.expect("demo");
+    let SignedIn {
+        demo,
+        client,
+        cookie,
+        ..
+    } = demo_signed_in(&[], |b| b).await;
     let base = demo.url();
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client");
-    let login = client
-        .post(format!("{base}/api/auth/demo-login"))
-        .header("origin", &base)
-        .send()
-        .await
-        .expect("login");
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.split(';').next())
-        .expect("cookie")
-        .to_string();
     let servers: serde_json::Value = client
         .get(format!("{base}/api/auth/servers"))
         .header("cookie", &cookie)
