@@ -6,6 +6,7 @@
 //
 //   node tests/browser/run.mjs --suite full   --origin URL --plex-origin URL --out FILE [--screenshot PNG]
 //   node tests/browser/run.mjs --suite direct --origin URL --plex-origin URL --out FILE [--screenshot PNG]
+//   node tests/browser/run.mjs --suite webroot --origin URL --plex-origin URL --out FILE
 //   node tests/browser/run.mjs --suite ttff   --target NAME=ORIGIN[,PLEX_TOKEN] ... [--reps N] [--demo-page] --out FILE
 //
 // --origin is plexgate as the browser reaches it, base path included (http://127.0.0.1:3001,
@@ -17,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { runFull, runDirect, runTtff } from './suites.mjs';
+import { runFull, runDirect, runTtff, runWebRoot } from './suites.mjs';
 import { Recorder } from './recorder.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -73,6 +74,7 @@ try {
   const opts = { here, origin: args.origin, plexOrigin: args['plex-origin'], screenshot: args.screenshot };
   if (args.suite === 'full') await runFull(context, rec, result, opts);
   else if (args.suite === 'direct') await runDirect(context, rec, result, opts);
+  else if (args.suite === 'webroot') await runWebRoot(context, rec, result, opts);
   else if (args.suite === 'ttff') {
     const targets = args.target.map((t) => {
       const [name, rest] = t.split(/=(.*)/s);

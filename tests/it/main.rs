@@ -35,3 +35,4 @@ mod tmdb;
 mod trakt;
 mod transport;
 mod web_root;
+mod web_root_browser;
