@@ -31,6 +31,9 @@ pub struct Cli {
     /// pretty or json (log.format).
     #[arg(long, global = true)]
     pub log_format: Option<String>,
+    /// Built web app (Flixor's dist/) served at / (web.root).
+    #[arg(long, global = true)]
+    pub web_root: Option<String>,
     /// What to run (default: serve).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -107,6 +110,7 @@ impl Cli {
             .flag("server.base_path", "--base-path", self.base_path.clone())
             .flag("log.level", "--log-level", self.log_level.clone())
             .flag("log.format", "--log-format", self.log_format.clone())
+            .flag("web.root", "--web-root", self.web_root.clone())
             .flag("demo.plex_url", "--plex-url", plex_url)
             .flag("demo.plex_token", "--plex-token", plex_token)
             .build_explained()

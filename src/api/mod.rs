@@ -1,5 +1,5 @@
 //! The route table. Each route group lives in a domain folder (`auth/`, `plex/`, `external/`,
-//! `ops/`); this file only lists routes, so the whole HTTP surface can be read in one place.
+//! `ops/`) or is the served frontend (`web.rs`); this file only lists routes, so the whole HTTP surface can be read in one place.
 //!
 //! `api` is the only layer that knows both HTTP and the domains. Handlers import the shared
 //! helpers beside this file ([`session`], [`respond`], [`errors`], [`extract`], [`state`]),
@@ -15,6 +15,7 @@ pub mod plex;
 pub mod respond;
 pub mod session;
 pub mod state;
+pub mod web;
 
 use http::Method;
 
@@ -24,8 +25,8 @@ pub use state::AppState;
 /// Builds the router for `state`, served at the root and under the configured base path.
 pub fn router(state: AppState) -> Router<AppState> {
     let base_path = state.config().server.base_path.clone();
-    Router::new(state)
-        .base_path(&base_path)
+    let table = Router::new(state.clone()).base_path(&base_path);
+    web::mount(table, &state)
         .route(Method::GET, "/health", ops::health::health)
         .route(Method::GET, "/ready", ops::health::ready)
         .route(Method::GET, "/metrics", ops::metrics::metrics)

@@ -21,12 +21,12 @@ use std::time::Duration;
 pub use explain::{Effective, Entry};
 use parse::{
     Reader, parse_account, parse_base_path, parse_cidr, parse_http_url, parse_image_host,
-    parse_log_level, parse_origin, parse_path, parse_public_url, parse_secret_key,
+    parse_log_level, parse_origin, parse_path, parse_public_url, parse_secret_key, parse_web_root,
 };
 pub use sections::{
     AuthConfig, CacheConfig, DemoConfig, DiscoverConfig, ImageConfig, LogConfig, LogFormat,
     MetricsConfig, PlexConfig, PlexTvConfig, SameSite, ServerConfig, StorageConfig, StreamConfig,
-    TmdbConfig, TraktConfig,
+    TmdbConfig, TraktConfig, WebConfig,
 };
 pub use sources::{ConfigError, KEYS, Origin, Problem, Sources, env_name};
 
@@ -61,6 +61,8 @@ pub struct Config {
     pub trakt: TraktConfig,
     /// `[discover]`: Plex's cloud providers (watchlist, matching, VOD ratings).
     pub discover: DiscoverConfig,
+    /// `[web]`: the built frontend served at `/`.
+    pub web: WebConfig,
 }
 
 impl Config {
@@ -195,6 +197,9 @@ impl Config {
         let (tmdb, trakt, discover) = external_services(r);
 
         let (plex, image) = plex_and_images(r);
+        let web = WebConfig {
+            root: r.get_opt("web.root", parse_web_root),
+        };
 
         Config {
             server: ServerConfig {
@@ -231,6 +236,7 @@ impl Config {
             tmdb,
             trakt,
             discover,
+            web,
         }
     }
 }
@@ -313,11 +319,13 @@ fn plex_and_images(r: &mut Reader) -> (PlexConfig, ImageConfig) {
         parse_image_host,
     );
     let max_pixels = r.get_int("image.max_pixels", 40_000_000, 10_000, 400_000_000);
+    let quality = r.get_int("image.quality", 80, 1, 100) as u8;
     (
         plex,
         ImageConfig {
             proxy_hosts,
             max_pixels,
+            quality,
         },
     )
 }

@@ -260,6 +260,24 @@ pub(super) fn parse_path(s: &str) -> Result<PathBuf, String> {
     }
 }
 
+/// A web root must be usable at start: a directory we can list, holding a readable
+/// `index.html` (the SPA fallback), so a typo or a missing build fails here, not on a request.
+pub(super) fn parse_web_root(s: &str) -> Result<PathBuf, String> {
+    let root = parse_path(s)?;
+    match std::fs::read_dir(&root) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(
+                "does not exist (point it at the built web app, e.g. Flixor's dist/)".into(),
+            );
+        }
+        Err(e) => return Err(format!("is not a readable directory ({e})")),
+    }
+    std::fs::File::open(root.join("index.html"))
+        .map(|_| root)
+        .map_err(|e| format!("has no readable index.html ({e}); is it the built app's dist/?"))
+}
+
 pub(super) fn parse_cidr(s: &str) -> Result<IpNet, String> {
     s.parse::<IpNet>()
         .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))

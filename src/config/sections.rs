@@ -87,6 +87,16 @@ pub struct ImageConfig {
     pub proxy_hosts: Vec<String>,
     /// Largest source image decoded, in pixels (checked from the header before decoding).
     pub max_pixels: u64,
+    /// Quality (1-100) of the lossy re-encode `/api/image/plex` answers.
+    pub quality: u8,
+}
+
+/// `[web]` keys.
+#[derive(Debug, Clone, Default)]
+pub struct WebConfig {
+    /// A built single-page app (Flixor's `dist/`) served at `/`; checked at start to be a
+    /// readable directory with an `index.html`.
+    pub root: Option<PathBuf>,
 }
 
 /// `[auth]` keys.

@@ -114,6 +114,8 @@ pub const KEYS: &[&str] = &[
     "plex.timeline_interval_ms",
     "image.proxy_hosts",
     "image.max_pixels",
+    "image.quality",
+    "web.root",
     "tmdb.url",
     "tmdb.default_key",
     "tmdb.rate_limit_requests",

@@ -2,6 +2,7 @@
 //! middleware. It knows no route and imports no domain; `api` hands it a router.
 
 pub mod access;
+pub mod compression;
 pub mod connections;
 pub mod context;
 pub mod cors;

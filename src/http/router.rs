@@ -44,12 +44,19 @@ struct Route<S> {
     methods: Vec<(Method, Handler<S>)>,
 }
 
+/// Who answers GET/HEAD for paths the route table gives away (see [`Router::site`]).
+struct Site<S> {
+    claims: fn(&str) -> bool,
+    handler: Handler<S>,
+}
+
 /// A route table bound to a state value that is cloned into every handler call.
 pub struct Router<S> {
     table: matchit::Router<usize>,
     routes: Vec<Route<S>>,
     state: S,
     base_path: String,
+    site: Option<Site<S>>,
 }
 
 impl<S> std::fmt::Debug for Router<S> {
@@ -72,7 +79,21 @@ impl<S: Clone + Send + Sync + 'static> Router<S> {
             routes: Vec::new(),
             state,
             base_path: String::new(),
+            site: None,
         }
+    }
+
+    /// Hands every GET/HEAD whose path (base path and one trailing slash stripped, the `web`
+    /// path parameter) `claims` accepts to `handler` before the table is consulted: a served web app owns `/` and its client-side routes,
+    /// while the paths it does not claim (`/api/…`) keep the table's answers, 404 included.
+    pub fn site<F, Fut>(mut self, claims: fn(&str) -> bool, handler: F) -> Self
+    where
+        F: Fn(Request<Incoming>, S) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response<Body>, ApiError>> + Send + 'static,
+    {
+        let handler: Handler<S> = Arc::new(move |req, state| Box::pin(handler(req, state)));
+        self.site = Some(Site { claims, handler });
+        self
     }
 
     /// Serve under `base_path` as well as at the root (`""` for none).
@@ -109,6 +130,17 @@ impl<S: Clone + Send + Sync + 'static> Router<S> {
     /// Finds the handler for `req` and runs it, catching a panic as a 500.
     pub async fn dispatch(&self, mut req: Request<Incoming>, request_id: &str) -> Response<Body> {
         let path = self.local_path(req.uri().path()).to_string();
+        if let Some(site) = &self.site
+            && (req.method() == Method::GET || req.method() == Method::HEAD)
+            && (site.claims)(&path)
+        {
+            // The site sees the path without the base path, as its `web` parameter.
+            req.extensions_mut()
+                .insert(PathParams(HashMap::from([("web".to_string(), path)])));
+            let mut resp = run((site.handler)(req, self.state.clone()), request_id).await;
+            resp.extensions_mut().insert(MatchedRoute(SITE_ROUTE));
+            return resp;
+        }
         let Ok(matched) = self.table.at(&path) else {
             return ApiError::not_found().into_response();
         };
@@ -135,12 +167,7 @@ impl<S: Clone + Send + Sync + 'static> Router<S> {
         let mut resp = match handler {
             Some(handler) => {
                 req.extensions_mut().insert(params);
-                let fut = handler(req, self.state.clone());
-                match CatchUnwind(AssertUnwindSafe(fut)).await {
-                    Ok(Ok(resp)) => resp,
-                    Ok(Err(err)) => err.into_response(),
-                    Err(()) => ApiError::internal(request_id).into_response(),
-                }
+                run(handler(req, self.state.clone()), request_id).await
             }
             None => ApiError::method_not_allowed(&allowed(route)).into_response(),
         };
@@ -163,6 +190,18 @@ impl<S: Clone + Send + Sync + 'static> Router<S> {
             p = &p[..p.len() - 1];
         }
         p
+    }
+}
+
+/// The access log's route for whatever the site answered (its paths are the browser's).
+const SITE_ROUTE: &str = "/{*web}";
+
+/// Runs a handler, catching a panic as a 500 and rendering its error.
+async fn run(fut: HandlerFuture, request_id: &str) -> Response<Body> {
+    match CatchUnwind(AssertUnwindSafe(fut)).await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(err)) => err.into_response(),
+        Err(()) => ApiError::internal(request_id).into_response(),
     }
 }
 

@@ -4,8 +4,8 @@
 //!
 //! Layers, outermost first: request context and access log (here, so even shed or timed-out
 //! requests get a line and an `X-Request-Id`) → load shed → global concurrency limit → timeout
-//! until response headers (bodies may stream for as long as they need) → the router, which
-//! catches handler panics.
+//! until response headers (bodies may stream for as long as they need) → compression of
+//! text-like bodies ([`super::compression`]) → the router, which catches handler panics.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -91,6 +91,8 @@ where
         .load_shed()
         .concurrency_limit_layer_global(options.max_concurrency)
         .timeout(options.request_timeout)
+        .map_response(super::compression::unify)
+        .layer(super::compression::layer())
         .service(tower::service_fn(move |req: Request<Incoming>| {
             let router = router.clone();
             async move {

@@ -1,6 +1,11 @@
 //! Image decoding, resizing and re-encoding for `/api/image/*`: untrusted bytes decoded with
 //! hard limits, resized per a [`Spec`] (never enlarged) and encoded as JPEG, PNG or WebP.
 //!
+//! Output is lossy where it can be: JPEG at the spec's quality, also for `f=webp` when the
+//! image is opaque (the `image` crate's WebP encoder is lossless only; a lossy WebP crate
+//! would build libwebp from C). An answer is never larger than its source: when no resize
+//! was asked and the re-encode is not smaller, the source bytes go out as they came.
+//!
 //! Why: every poster and backdrop the frontend shows goes through here, so the work is bounded.
 //! A source is refused from its header alone when it has more than `image.max_pixels` pixels or
 //! a side over [`MAX_DECODE_SIDE`] (a 190 KB PNG can claim 49 megapixels); the decoder may then
@@ -122,10 +127,23 @@ fn decode(
     Ok((img, source))
 }
 
-fn encode(img: &DynamicImage, spec: &Spec) -> Result<Vec<u8>, CodecError> {
+/// An encoded image and its format, which is not always the one asked for (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// What they are.
+    pub format: Format,
+}
+
+fn encode(img: &DynamicImage, spec: &Spec) -> Result<Encoded, CodecError> {
     let mut out = Vec::new();
     let err = |e: image::ImageError| CodecError::Encode(e.to_string());
-    match spec.format {
+    let format = match spec.format {
+        Format::Webp if !img.color().has_alpha() => Format::Jpeg,
+        asked => asked,
+    };
+    match format {
         Format::Jpeg => {
             let rgb = img.to_rgb8();
             JpegEncoder::new_with_quality(&mut out, spec.quality)
@@ -143,7 +161,7 @@ fn encode(img: &DynamicImage, spec: &Spec) -> Result<Vec<u8>, CodecError> {
                 let (w, h) = rgb.dimensions();
                 (rgb.into_raw(), ExtendedColorType::Rgb8, w, h)
             };
-            if spec.format == Format::Png {
+            if format == Format::Png {
                 PngEncoder::new(&mut out)
                     .write_image(&buf, w, h, color)
                     .map_err(err)?;
@@ -154,22 +172,16 @@ fn encode(img: &DynamicImage, spec: &Spec) -> Result<Vec<u8>, CodecError> {
             }
         }
     }
-    Ok(out)
+    Ok(Encoded { bytes: out, format })
 }
 
-/// Resizes and re-encodes `bytes` per `spec` (synchronous; see [`process`]). The source is
-/// returned unchanged when nothing would change: no resize, same format, default quality.
-pub fn transform(bytes: &[u8], spec: &Spec, max_pixels: u64) -> Result<Vec<u8>, CodecError> {
+/// Resizes and re-encodes `bytes` per `spec` (synchronous; see [`process`]). Without a resize,
+/// a re-encode that is not smaller than the source gives way to the source itself.
+pub fn transform(bytes: &[u8], spec: &Spec, max_pixels: u64) -> Result<Encoded, CodecError> {
     let (img, source) = decode(bytes, max_pixels)?;
     let (sw, sh) = (img.width(), img.height());
     let ((ow, oh), crop) = plan(sw, sh, spec);
-    if (ow, oh) == (sw, sh)
-        && crop.is_none()
-        && source == Some(spec.format.image_format())
-        && spec.quality == 85
-    {
-        return Ok(bytes.to_vec());
-    }
+    let resized = (ow, oh) != (sw, sh) || crop.is_some_and(|c| c != (ow, oh));
     let mut img = if (ow, oh) == (sw, sh) {
         img
     } else {
@@ -180,7 +192,17 @@ pub fn transform(bytes: &[u8], spec: &Spec, max_pixels: u64) -> Result<Vec<u8>, 
     {
         img = img.crop_imm((ow - cw) / 2, (oh - ch) / 2, cw, ch);
     }
-    encode(&img, spec)
+    let out = encode(&img, spec)?;
+    if !resized
+        && out.bytes.len() >= bytes.len()
+        && let Some(format) = source.and_then(Format::of_source)
+    {
+        return Ok(Encoded {
+            bytes: bytes.to_vec(),
+            format,
+        });
+    }
+    Ok(out)
 }
 
 /// [`transform`] on the blocking pool, at most two at a time. A source over `max_pixels` is
@@ -189,7 +211,7 @@ pub async fn process(
     bytes: bytes::Bytes,
     spec: Spec,
     max_pixels: u64,
-) -> Result<Vec<u8>, CodecError> {
+) -> Result<Encoded, CodecError> {
     dimensions(&bytes, max_pixels)?;
     let permit = permits()
         .acquire_owned()
@@ -211,7 +233,7 @@ mod tests {
     use crate::plex::client::Query;
 
     fn width(w: u32) -> Spec {
-        Spec::parse(&Query::passthrough(Some(&format!("w={w}")), &[])).unwrap()
+        Spec::parse(&Query::passthrough(Some(&format!("w={w}")), &[]), 80).unwrap()
     }
 
     fn png(w: u32, h: u32) -> Vec<u8> {
@@ -225,6 +247,90 @@ mod tests {
             )
             .unwrap();
         out
+    }
+
+    fn spec(query: &str) -> Spec {
+        Spec::parse(&Query::passthrough(Some(query), &[]), 80).unwrap()
+    }
+
+    /// A noisy photo-like image, so encoders have something to lose.
+    fn photo(w: u32, h: u32, alpha: bool) -> DynamicImage {
+        let mut seed = 7u32;
+        let mut noise = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 24) as u8
+        };
+        let img = image::RgbaImage::from_fn(w, h, |x, y| {
+            let n = noise() / 4;
+            let a = if alpha && x < w / 2 { 0 } else { 255 };
+            image::Rgba([
+                ((x * 200 / w) as u8).wrapping_add(n / 2),
+                (y * 255 / h) as u8,
+                n,
+                a,
+            ])
+        });
+        if alpha {
+            DynamicImage::ImageRgba8(img)
+        } else {
+            DynamicImage::ImageRgb8(DynamicImage::ImageRgba8(img).to_rgb8())
+        }
+    }
+
+    fn encoded(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, format).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn webp_of_an_opaque_image_is_a_lossy_jpeg_far_smaller_than_lossless() {
+        let source = encoded(&photo(600, 900, false), ImageFormat::Png);
+        let lossless = transform(&source, &spec("w=342&f=png"), 40_000_000).unwrap();
+        let lossy = transform(&source, &spec("w=342&f=webp"), 40_000_000).unwrap();
+        assert_eq!(lossy.format, Format::Jpeg);
+        assert_eq!(image::load_from_memory(&lossy.bytes).unwrap().width(), 342);
+        assert!(lossy.bytes.len() * 2 < lossless.bytes.len());
+        let low = transform(&source, &spec("w=342&f=webp&q=30"), 40_000_000).unwrap();
+        assert!(low.bytes.len() < lossy.bytes.len(), "quality is honoured");
+    }
+
+    #[test]
+    fn transparency_keeps_lossless_webp() {
+        let source = encoded(&photo(200, 300, true), ImageFormat::Png);
+        let out = transform(&source, &spec("w=100&f=webp"), 40_000_000).unwrap();
+        assert_eq!(out.format, Format::Webp);
+        let back = image::load_from_memory(&out.bytes).unwrap();
+        assert!(back.color().has_alpha());
+    }
+
+    #[test]
+    fn without_a_resize_the_answer_is_never_larger_than_the_source() {
+        // A JPEG made at quality 10 re-encodes larger at 95: the source goes out instead.
+        let img = photo(300, 450, false);
+        let mut small = Vec::new();
+        JpegEncoder::new_with_quality(&mut small, 10)
+            .encode_image(&img)
+            .unwrap();
+        let out = transform(&small, &spec("w=342&q=95"), 40_000_000).unwrap();
+        assert_eq!(
+            out,
+            Encoded {
+                bytes: small.clone(),
+                format: Format::Jpeg
+            }
+        );
+        let webp = transform(&small, &spec("f=webp&q=95"), 40_000_000).unwrap();
+        assert_eq!(webp.bytes, small);
+        // A smaller re-encode is taken, and a resize is always done.
+        let big = encoded(&img, ImageFormat::Png);
+        let out = transform(&big, &spec("f=jpeg"), 40_000_000).unwrap();
+        assert!(out.bytes.len() < big.len() && out.format == Format::Jpeg);
+        let resized = transform(&small, &spec("w=100&q=95"), 40_000_000).unwrap();
+        assert_eq!(
+            image::load_from_memory(&resized.bytes).unwrap().width(),
+            100
+        );
     }
 
     #[test]
@@ -242,7 +348,7 @@ mod tests {
             Err(CodecError::TooLarge { .. })
         ));
         let out = transform(&img, &width(12), 2_000_000).unwrap();
-        assert_eq!(image::load_from_memory(&out).unwrap().width(), 12);
+        assert_eq!(image::load_from_memory(&out.bytes).unwrap().width(), 12);
         let long = png(MAX_DECODE_SIDE + 1, 1);
         assert!(matches!(
             dimensions(&long, 40_000_000),

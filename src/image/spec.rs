@@ -5,8 +5,10 @@
 //! used it as a file extension, which read and wrote arbitrary files). Output is never larger
 //! than the source, and at most [`MAX_SIDE`] a side.
 //!
-//! Notes: WebP output is lossless (the `image` crate's encoder), so `q` applies to JPEG only;
-//! `contain` fits inside the box without letterboxing (like `inside`).
+//! Notes: `q` (default `image.quality`) is the lossy encoder's quality. The `image` crate's
+//! WebP encoder is lossless only, so `f=webp` is answered as a lossy JPEG unless the image has
+//! transparency (then lossless WebP); `<img>` shows either, and a lossless WebP poster was 3.6
+//! times the JPEG's size. `contain` fits inside the box without letterboxing (like `inside`).
 
 use image::ImageFormat;
 
@@ -23,7 +25,7 @@ pub enum Format {
     Jpeg,
     /// `image/png`.
     Png,
-    /// `image/webp` (lossless).
+    /// `image/webp` (lossless, for images with transparency; see the module notes).
     Webp,
 }
 
@@ -46,11 +48,13 @@ impl Format {
         }
     }
 
-    pub(super) fn image_format(self) -> ImageFormat {
-        match self {
-            Format::Jpeg => ImageFormat::Jpeg,
-            Format::Png => ImageFormat::Png,
-            Format::Webp => ImageFormat::WebP,
+    /// The format of a decoded source, when a browser can be sent it as it is.
+    pub(super) fn of_source(format: ImageFormat) -> Option<Format> {
+        match format {
+            ImageFormat::Jpeg => Some(Format::Jpeg),
+            ImageFormat::Png => Some(Format::Png),
+            ImageFormat::WebP => Some(Format::Webp),
+            _ => None,
         }
     }
 }
@@ -90,7 +94,7 @@ pub struct Spec {
     pub width: Option<u32>,
     /// Target height.
     pub height: Option<u32>,
-    /// JPEG quality, 1–100.
+    /// Lossy (JPEG) quality, 1–100.
     pub quality: u8,
     /// Output format.
     pub format: Format,
@@ -99,8 +103,9 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// Parses `w`, `h`, `q`, `f` and `fit`; each bad value is a 400 naming the parameter.
-    pub fn parse(query: &Query) -> Result<Spec, ApiError> {
+    /// Parses `w`, `h`, `q` (`default_quality` when absent), `f` and `fit`; each bad value is
+    /// a 400 naming the parameter.
+    pub fn parse(query: &Query, default_quality: u8) -> Result<Spec, ApiError> {
         let get = |n: &str| query.get(n).map(str::trim).filter(|v| !v.is_empty());
         let side = |n: &str| -> Result<Option<u32>, ApiError> {
             match get(n) {
@@ -119,7 +124,7 @@ impl Spec {
             }
         };
         let quality = match get("q") {
-            None => 85,
+            None => default_quality,
             Some(v) => v
                 .parse::<u8>()
                 .ok()
@@ -257,9 +262,10 @@ mod tests {
     #[test]
     fn parses_and_refuses_parameters() {
         let q = |s: &str| Query::passthrough(Some(s), &[]);
-        let s = Spec::parse(&q("w=10&h=20&q=50&f=webp&fit=inside")).unwrap();
+        let s = Spec::parse(&q("w=10&h=20&q=50&f=webp&fit=inside"), 80).unwrap();
         assert_eq!(s.key(), "10x20:q50:webp:inside");
-        assert_eq!(Spec::parse(&q("f=JPG")).unwrap().format, Format::Jpeg);
+        assert_eq!(Spec::parse(&q("f=JPG"), 80).unwrap().format, Format::Jpeg);
+        assert_eq!(Spec::parse(&q("w=1"), 72).unwrap().quality, 72);
         for bad in [
             "w=0",
             "w=5000",
@@ -270,7 +276,7 @@ mod tests {
             "f=../../etc/passwd",
             "fit=crop",
         ] {
-            assert!(Spec::parse(&q(bad)).is_err(), "{bad}");
+            assert!(Spec::parse(&q(bad), 80).is_err(), "{bad}");
         }
     }
 }

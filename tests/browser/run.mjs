@@ -7,6 +7,7 @@
 //   node tests/browser/run.mjs --suite full   --origin URL --plex-origin URL --out FILE [--screenshot PNG]
 //   node tests/browser/run.mjs --suite direct --origin URL --plex-origin URL --out FILE [--screenshot PNG]
 //   node tests/browser/run.mjs --suite owner|owner-other --origin URL --plex-origin URL --out FILE [--screenshot PNG]
+//   node tests/browser/run.mjs --suite webroot --origin URL --plex-origin URL --out FILE
 //   node tests/browser/run.mjs --suite ttff   --target NAME=ORIGIN[,PLEX_TOKEN] ... [--reps N] [--demo-page] --out FILE
 //
 // --origin is plexgate as the browser reaches it, base path included (http://127.0.0.1:3001,
@@ -18,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { runFull, runDirect, runTtff } from './suites.mjs';
+import { runFull, runDirect, runTtff, runWebRoot } from './suites.mjs';
 import { runOwner, runOwnerOther } from './owner.mjs';
 import { Recorder } from './recorder.mjs';
 
@@ -77,6 +78,7 @@ try {
   else if (args.suite === 'direct') await runDirect(context, rec, result, opts);
   else if (args.suite === 'owner') await runOwner(context, rec, result, opts);
   else if (args.suite === 'owner-other') await runOwnerOther(context, rec, result, opts);
+  else if (args.suite === 'webroot') await runWebRoot(context, rec, result, opts);
   else if (args.suite === 'ttff') {
     const targets = args.target.map((t) => {
       const [name, rest] = t.split(/=(.*)/s);

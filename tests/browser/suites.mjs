@@ -1,4 +1,4 @@
-// The three suites run.mjs can run. Each pushes {name, ok, detail} checks into result.checks;
+// The suites run.mjs can run. Each pushes {name, ok, detail} checks into result.checks;
 // a step that throws becomes one failed check, and the suite goes on with the next step.
 import path from 'node:path';
 import { demoPolish } from './demo_polish.mjs';
@@ -382,4 +382,31 @@ export async function runTtff(context, rec, result, o) {
   }
   for (const t of targets) check(`ttff ${t.name}: every format played ${o.reps}×`,
     formats.every((fm) => result.ttff[t.name]?.[fm]?.samplesMs.length === o.reps), JSON.stringify(result.ttff[t.name] ?? {}));
+}
+
+// ---- webroot: a built single-page app served by plexgate itself (web.root) -----------------------
+
+/** Opens a deep link of the fixture app (tests/it/support/web_app.rs) on plexgate's origin: the
+ * SPA fallback, the hashed asset, and same-origin API calls with credentials and no CORS. */
+export async function runWebRoot(context, rec, result, o) {
+  const check = checker(result);
+  rec.label = 'web root';
+  const page = await context.newPage();
+  const resp = await page.goto(`${o.origin}/library/42?tab=info`);
+  const type = resp.headers()['content-type'] || '';
+  check('web root: a client-side route is answered with index.html', resp.status() === 200 && type.startsWith('text/html'),
+    `${resp.status()} ${type}`);
+  await page.waitForFunction(() => window.fixture, null, { timeout: 15000 });
+  const f = await page.evaluate(() => window.fixture);
+  result.fixture = f;
+  check('web root: the hashed asset loaded and ran on the deep link', f.route === '/library/42', JSON.stringify(f));
+  check('web root: sign-in from the same origin', f.login === 200, JSON.stringify(f));
+  check('web root: /api/auth/session with credentials: include sees the session',
+    f.status === 200 && f.session && f.session.authenticated === true, JSON.stringify(f.session));
+  check('web root: no CORS header was needed', f.cors === null, String(f.cors));
+  // A reload revalidates index.html and takes the immutable asset from the cache.
+  await page.reload();
+  await page.waitForFunction(() => window.fixture && window.fixture.status === 200, null, { timeout: 15000 });
+  check('web root: a reload signs in again from the cookie', await page.evaluate(() => window.fixture.session.authenticated), '');
+  await page.close();
 }

@@ -31,7 +31,7 @@ use plexgate::app::demo::Demo;
 use serde_json::Value;
 
 /// One browser suite at a time: they measure time, and the machine has two cores.
-static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn run_suite(args: Vec<String>) -> Value {
     tokio::task::spawn_blocking(move || crate::support::node_suite::run(&args))

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::support::browser::Browser;
 use crate::support::canary::Canary;
-use crate::support::test_config;
+use crate::support::{raw_get, test_config};
 use plexgate::app::demo::Demo;
 
 struct World {
@@ -102,17 +102,6 @@ async fn movie_part_key(b: &mut Browser<'_>, base: &str) -> String {
         .as_str()
         .unwrap()
         .to_string()
-}
-
-async fn raw_get(origin: &str, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = origin.trim_start_matches("http://");
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
-    tcp.write_all(req.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    tcp.read_to_end(&mut out).await.unwrap();
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn uris_in_mpd(mpd: &str) -> Vec<String> {

@@ -125,8 +125,8 @@ async fn remote(state: &AppState, url: &str, spec: Spec) -> Result<(Entry, Hit),
                 .await
                 .map_err(ApiError::from)?;
             Ok::<_, ApiError>(Entry::new(
-                Bytes::from(out),
-                spec.format.content_type(),
+                Bytes::from(out.bytes),
+                out.format.content_type(),
                 PROXY_TTL,
             ))
         })
@@ -138,7 +138,7 @@ async fn remote(state: &AppState, url: &str, spec: Spec) -> Result<(Entry, Hit),
 pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<Body>, ApiError> {
     require_session(&req, &state).await?;
     let query = Query::passthrough(req.uri().query(), &[]);
-    let spec = Spec::parse(&query)?;
+    let spec = Spec::parse(&query, state.config().image.quality)?;
     let url = query
         .get("url")
         .map(str::trim)
@@ -157,7 +157,7 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
 pub async fn plex(req: Request<Incoming>, state: AppState) -> Result<Response<Body>, ApiError> {
     let c = ctx(&req, &state).await?;
     let query = Query::passthrough(req.uri().query(), &[]);
-    let spec = Spec::parse(&query)?;
+    let spec = Spec::parse(&query, state.config().image.quality)?;
     let source = query
         .get("path")
         .filter(|p| !p.trim().is_empty())
@@ -202,8 +202,8 @@ pub async fn plex(req: Request<Incoming>, state: AppState) -> Result<Response<Bo
                 .await?;
             let out = process(fetched.body, spec, state.config().image.max_pixels).await?;
             Ok::<_, ApiError>(Entry::new(
-                Bytes::from(out),
-                spec.format.content_type(),
+                Bytes::from(out.bytes),
+                out.format.content_type(),
                 PLEX_TTL,
             ))
         })

@@ -14,6 +14,7 @@ pub mod plex_world;
 pub mod proxies;
 pub mod server;
 pub mod services;
+pub mod web_app;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -124,4 +125,16 @@ pub async fn assert_error(resp: reqwest::Response, status: u16, code: &str) -> S
         .to_string();
     assert!(!message.is_empty());
     message
+}
+
+/// GET `path` exactly as written (no client normalising `..` or `%2e`), the raw answer as text.
+pub async fn raw_get(origin: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = origin.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tcp.read_to_end(&mut out).await.unwrap();
+    String::from_utf8_lossy(&out).into_owned()
 }
