@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderValue, IF_NONE_MATCH};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderValue};
 use http::{Request, Response, StatusCode};
 use serde_json::Value;
 
@@ -183,11 +183,7 @@ impl Embedded {
         bytes: impl Into<Bytes>,
     ) -> Response<Body> {
         let etag = format!("\"{}\"", self.version());
-        let fresh = req
-            .headers()
-            .get(IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        let fresh = crate::http::etag::none_match(req.headers(), &etag);
         let mut resp = if fresh {
             let mut r = Response::new(empty());
             *r.status_mut() = StatusCode::NOT_MODIFIED;

@@ -6,7 +6,8 @@
 //! precompressed `.br`/`.gz` siblings chosen from Accept-Encoding, `..` refused, never a
 //! directory listing); we must not write a file server. This file only decides which paths are
 //! the app's, what a client-side route falls back to (index.html), how long an answer may be
-//! cached, and refuses symlinks that lead out of the root, which `ServeDir` would follow.
+//! cached, adds the weak ETag (and its 304) that `ServeDir` does not send, and refuses symlinks
+//! that lead out of the root, which `ServeDir` would follow.
 //! It never answers `/api/…`, `/health`, `/ready`, `/metrics` or `/demo…`: those stay with the
 //! route table, so an unknown API path is still a JSON 404.
 
@@ -14,7 +15,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use http::header::{CACHE_CONTROL, HeaderValue, VARY};
+use http::header::{
+    CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, HeaderValue, LAST_MODIFIED, VARY,
+};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
@@ -22,7 +25,7 @@ use tower_http::services::{ServeDir, ServeFile};
 
 use crate::api::state::AppState;
 use crate::body::boxed;
-use crate::http::{ApiError, Body, PathParams, Router};
+use crate::http::{ApiError, Body, PathParams, Router, etag};
 
 /// Paths the route table keeps even when a web root is served.
 const RESERVED: [&str; 5] = ["/api", "/health", "/ready", "/metrics", "/demo"];
@@ -97,6 +100,7 @@ impl WebRoot {
         .map_err(|_| ApiError::not_found())?;
         let (mut parts, _body) = req.into_parts();
         parts.uri = uri;
+        let conditional = parts.headers.clone();
         let req = Request::from_parts(parts, ());
         let file = names_a_file(&path);
         let served = if file {
@@ -120,8 +124,25 @@ impl WebRoot {
         } else {
             REVALIDATE
         };
-        let mut resp = resp.map(boxed);
+        let etag = etag::for_file(resp.headers());
+        let mut resp = match &etag {
+            // The browser's copy is current: headers only (the opened file is never read).
+            Some(tag) if etag::none_match(&conditional, tag) => {
+                let mut not_modified = Response::new(crate::body::empty());
+                *not_modified.status_mut() = StatusCode::NOT_MODIFIED;
+                for name in [LAST_MODIFIED, CONTENT_TYPE, CONTENT_ENCODING] {
+                    if let Some(v) = resp.headers().get(&name) {
+                        not_modified.headers_mut().insert(name, v.clone());
+                    }
+                }
+                not_modified
+            }
+            _ => resp.map(boxed),
+        };
         let headers = resp.headers_mut();
+        if let Some(v) = etag.and_then(|t| HeaderValue::from_str(&t).ok()) {
+            headers.insert(ETAG, v);
+        }
         headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
         // A precompressed sibling may have answered instead of the file.
         headers.append(VARY, HeaderValue::from_static("accept-encoding"));

@@ -7,6 +7,7 @@ pub mod connections;
 pub mod context;
 pub mod cors;
 pub mod error;
+pub mod etag;
 pub mod json;
 pub mod ratelimit;
 pub mod router;

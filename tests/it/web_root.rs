@@ -1,6 +1,6 @@
 //! `web.root`: a built single-page app served at `/` and under the base path, with the HTTP
 //! semantics a static host owes it (fallback to index.html for client-side routes only, cache
-//! headers, Last-Modified/304, Range, MIME types, precompressed siblings) and no way out of the
+//! headers, Last-Modified and ETag/304, Range, MIME types, precompressed siblings) and no way out of the
 //! root. The table keeps `/api/…`, `/health`, `/ready`, `/metrics` and `/demo…`.
 
 use crate::support::{TestApp, assert_error, client, raw_get, web_app};
@@ -121,24 +121,52 @@ async fn hashed_assets_are_immutable_other_files_revalidate_and_missing_files_ar
 }
 
 #[tokio::test]
-async fn last_modified_answers_304_and_ranges_answer_206() {
+async fn last_modified_and_etag_answer_304_and_ranges_answer_206() {
     let s = site(&[]).await;
     for path in ["/assets/app-abc123.js", "/details/9"] {
         let first = get(s.app.url(path), &[]).await;
-        // ServeDir validates with Last-Modified; it sends no ETag.
         let modified = header(&first, "last-modified");
         assert!(!modified.is_empty(), "{path}");
-        assert!(first.headers().get("etag").is_none());
         let again = get(s.app.url(path), &[("if-modified-since", &modified)]).await;
         assert_eq!(again.status(), 304, "{path}");
         assert!(again.bytes().await.unwrap().is_empty());
+        // ServeDir sends no ETag; plexgate adds a weak one and honours If-None-Match.
+        let etag = header(&first, "etag");
+        assert!(etag.starts_with("W/\""), "{path}: {etag:?}");
+        let fresh = get(s.app.url(path), &[("if-none-match", &etag)]).await;
+        assert_eq!(fresh.status(), 304, "{path}");
+        assert_eq!(header(&fresh, "etag"), etag, "{path}");
+        assert!(!header(&fresh, "cache-control").is_empty(), "{path}");
+        assert!(fresh.bytes().await.unwrap().is_empty());
+        let listed = format!("\"other\", {}", etag.trim_start_matches("W/"));
+        let fresh = get(s.app.url(path), &[("if-none-match", &listed)]).await;
+        assert_eq!(fresh.status(), 304, "{path}: a list, compared weakly");
+        let stale = get(s.app.url(path), &[("if-none-match", "W/\"0-0-identity\"")]).await;
+        assert_eq!(stale.status(), 200, "{path}");
+        assert!(!stale.bytes().await.unwrap().is_empty());
     }
+    let plain = header(&get(s.app.url("/assets/app-abc123.js"), &[]).await, "etag");
+    let brotli = get(
+        s.app.url("/assets/app-abc123.js"),
+        &[("accept-encoding", "br")],
+    )
+    .await;
+    assert_ne!(
+        header(&brotli, "etag"),
+        plain,
+        "the .br sibling is another representation"
+    );
     let part = get(
         s.app.url("/assets/app-abc123.js"),
         &[("range", "bytes=3-9")],
     )
     .await;
     assert_eq!(part.status(), 206);
+    assert_eq!(
+        header(&part, "etag"),
+        plain,
+        "a range carries its file's tag"
+    );
     let total = web_app::APP_JS.len();
     assert_eq!(header(&part, "content-range"), format!("bytes 3-9/{total}"));
     assert_eq!(part.text().await.unwrap(), &web_app::APP_JS[3..=9]);
