@@ -1,53 +1,49 @@
-//! A per-key token bucket (per client network), for routes that must not be hammered (PIN
+//! A per-key rate limit (per client network), for routes that must not be hammered (PIN
 //! login). tower's rate limit is global; this one is keyed and answers with how long to wait.
+//! The buckets are governor's (a maintained GCRA implementation) instead of our own arithmetic.
 //!
 //! Keys are client networks, not addresses ([`network_of`]): one IPv6 host owns a whole /64
 //! and could otherwise rotate through 2^64 addresses, each with a fresh bucket.
 
-use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::num::NonZeroU32;
+use std::time::Duration;
 
-/// Token buckets per key: `capacity` requests, refilled evenly over `per`.
+use governor::clock::{Clock, DefaultClock};
+use governor::state::keyed::HashMapStateStore;
+use governor::{Quota, RateLimiter};
+
+/// Keys kept before the ones whose bucket is full again are forgotten, so a scan of many
+/// addresses cannot grow the map forever.
+const PRUNE_ABOVE: usize = 10_000;
+
+/// Token buckets per key (governor's GCRA): `capacity` requests, refilled evenly over `per`.
 #[derive(Debug)]
-pub struct KeyedLimiter<K> {
-    capacity: f64,
-    refill_per_sec: f64,
-    buckets: Mutex<HashMap<K, (f64, Instant)>>,
+pub struct KeyedLimiter<K: Hash + Eq + Clone> {
+    inner: RateLimiter<K, HashMapStateStore<K>, DefaultClock>,
 }
 
 impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     /// `capacity` requests per `per`, with bursts up to `capacity`.
     pub fn new(capacity: u32, per: Duration) -> Self {
+        let burst = NonZeroU32::new(capacity.max(1)).unwrap_or(NonZeroU32::MIN);
+        let period = (per / burst.get()).max(Duration::from_nanos(1));
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst);
         KeyedLimiter {
-            capacity: f64::from(capacity.max(1)),
-            refill_per_sec: f64::from(capacity.max(1)) / per.as_secs_f64().max(0.001),
-            buckets: Mutex::new(HashMap::new()),
+            inner: RateLimiter::hashmap(quota),
         }
     }
 
     /// Takes one token for `key`, or says how long until one is available.
     pub fn check(&self, key: &K) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() > 10_000 {
-            // Forget full buckets so a scan of many addresses cannot grow the map forever.
-            let (cap, rate) = (self.capacity, self.refill_per_sec);
-            buckets.retain(|_, (tokens, at)| *tokens + at.elapsed().as_secs_f64() * rate < cap);
+        if self.inner.len() > PRUNE_ABOVE {
+            self.inner.retain_recent();
         }
-        let (tokens, at) = buckets.entry(key.clone()).or_insert((self.capacity, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.refill_per_sec)
-            .min(self.capacity);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - *tokens) / self.refill_per_sec,
-            ))
-        }
+        self.inner
+            .check_key(key)
+            .map_err(|not_until| not_until.wait_time_from(self.inner.clock().now()))
     }
 }
 
