@@ -40,7 +40,8 @@ if [[ -z ${BIN:-} ]]; then
     BIN=target/release/plexgate
 fi
 
-WORK=$(mktemp -d)
+# shellcheck source=benches/common.sh
+source benches/common.sh # WORK, free_port
 chmod 755 "$WORK" # nginx workers run as another user when started by root
 PIDS=()
 cleanup() {
@@ -51,15 +52,6 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-free_port() {
-    local p
-    for _ in $(seq 50); do
-        p=$((20000 + RANDOM % 20000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-    done
-    echo "compare.sh: no free port found" >&2; exit 1
-}
 
 wait_http() { # url what
     for _ in $(seq 200); do
