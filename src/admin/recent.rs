@@ -104,6 +104,8 @@ impl Fields {
             "cause" => self.cause = Some(clean(value)),
             "status" => self.status = Some(clean(value)),
             "message" => self.text.insert(0, clean(value)),
+            // An empty field (a failure before any path was known) says nothing to the owner.
+            _ if value.is_empty() => {}
             name => self.text.push(clean(format!("{name}={value}"))),
         }
     }
@@ -137,6 +139,7 @@ mod tests {
                     cause = "status",
                     status = 503,
                     url = "https://x/?X-Plex-Token=secret-abc",
+                    route = "",
                     "failure {i}"
                 );
             }
@@ -154,6 +157,11 @@ mod tests {
         assert_eq!(e.cause.as_deref(), Some("status"));
         assert_eq!(e.status.as_deref(), Some("503"));
         assert!(!e.message.contains("secret-abc"), "{}", e.message);
+        assert!(
+            !e.message.contains("route="),
+            "an empty field is left out: {}",
+            e.message
+        );
         assert!(kept.iter().all(|e| e.message.starts_with("failure")));
     }
 }

@@ -167,7 +167,12 @@ impl Error {
     }
 
     /// A failed send (or body read) as reqwest reported it.
+    /// Without a `route` from the caller, the path reqwest failed on names it (never its query).
     pub fn from_reqwest(upstream: Upstream, e: &reqwest::Error, route: &str) -> Error {
+        let route = match e.url() {
+            Some(url) if route.is_empty() => url.path(),
+            _ => route,
+        };
         Error::new(
             upstream,
             Cause::of(e),
