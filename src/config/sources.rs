@@ -326,6 +326,12 @@ impl Sources {
             Ok((config, Effective::new(&r.values, r.shown)))
         } else {
             r.problems.sort_by(|a, b| a.key.cmp(&b.key));
+            // One problem, one line: a value quoted back (a TOML multi-line string, a path) may
+            // hold line breaks or escape sequences that would split or repaint the operator's
+            // terminal (a `config` fuzz finding).
+            for p in &mut r.problems {
+                p.message = one_line(&p.message);
+            }
             Err(ConfigError {
                 problems: r.problems,
             })
@@ -418,4 +424,20 @@ fn shown_key(key: &str) -> String {
     } else {
         format!("{key:?}")
     }
+}
+
+/// `text` with every control character escaped (`\n`, `\u{1b}`), so it prints on one line.
+fn one_line(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }

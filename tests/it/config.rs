@@ -462,3 +462,25 @@ fn check_config_prints_toml_with_origins_and_refuses_an_uncreatable_database_dir
         "{stderr}"
     );
 }
+
+/// Found by the `config` fuzz target: a bad value quoted back in its problem (here a TOML
+/// multi-line string with an escape character) split the problem over several lines.
+#[test]
+fn a_bad_value_quoted_back_stays_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "multi.toml",
+        "[server]\ntrusted_proxies = \"\"\"\nnot\na list\\u001b[2J\"\"\"\n",
+    );
+    let mut sources = Sources::new();
+    sources.toml_text(&std::fs::read_to_string(&file).unwrap(), &file);
+    let err = sources.env(|_| None).build().unwrap_err();
+    let p = &err.problems[0];
+    assert_eq!(p.key, "server.trusted_proxies");
+    assert!(!p.message.chars().any(char::is_control), "{p:?}");
+    assert!(
+        p.message.contains("\\n"),
+        "the break is shown escaped: {p:?}"
+    );
+}
