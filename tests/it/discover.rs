@@ -372,14 +372,12 @@ async fn no_secret_reaches_a_response_or_a_log_line_of_the_real_binary() {
     let tmdb = FakeTmdb::start(&[TMDB_DEFAULT, TMDB_USER]).await;
     let trakt = FakeTrakt::start(TRAKT_ID, TRAKT_SECRET).await;
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_plexgate"))
         .args([
+            // Port 0: a port picked here and released could be taken by another test before
+            // the child binds it; the address in use is read back from the listening line.
             "--listen",
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
             "--log-format",
             "json",
             "--log-level",
@@ -401,35 +399,41 @@ async fn no_secret_reaches_a_response_or_a_log_line_of_the_real_binary() {
         .spawn()
         .expect("spawn plexgate");
     let output = Arc::new(Mutex::new(String::new()));
+    let (listening_tx, listening) = std::sync::mpsc::channel::<String>();
     let mut readers = Vec::new();
     for stream in [
         Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
         Box::new(child.stdout.take().unwrap()),
     ] {
         let out = output.clone();
+        let listening_tx = listening_tx.clone();
         readers.push(std::thread::spawn(move || {
             for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if line.contains("plexgate listening") {
+                    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                    if let Some(addr) = v["addr"].as_str() {
+                        let _ = listening_tx.send(addr.to_string());
+                    }
+                }
                 let mut o = out.lock().unwrap();
                 o.push_str(&line);
                 o.push('\n');
             }
         }));
     }
-    let origin = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..100 {
-        if crate::support::client()
-            .get(format!("{origin}/health"))
-            .send()
-            .await
-            .is_ok()
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "plexgate did not start:\n{}", output.lock().unwrap());
+    // Both readers hold a sender: if the child dies before listening, the wait ends at once.
+    drop(listening_tx);
+    let addr = tokio::task::spawn_blocking(move || listening.recv_timeout(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    let Ok(addr) = addr else {
+        let _ = child.kill();
+        panic!(
+            "plexgate did not start listening:\n{}",
+            output.lock().unwrap()
+        );
+    };
+    let origin = format!("http://{addr}");
 
     let mut secrets = vec![
         ACCOUNT_TOKEN.to_string(),
