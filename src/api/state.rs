@@ -32,6 +32,8 @@ pub struct Parts {
     pub secrets: SecretBox,
     /// Shared upstream HTTP client.
     pub upstream: reqwest::Client,
+    /// The client for what the streaming proxy forwards (bounded buffers).
+    pub media: crate::upstream::media::MediaClient,
     /// Ticket signing keys.
     pub tickets: TicketKeys,
     /// Recognises `plexgate doctor`'s one-time probes (the reverse-proxy echo).
@@ -129,6 +131,7 @@ impl AppState {
     pub fn proxy(&self) -> Proxy {
         Proxy {
             client: self.0.upstream.clone(),
+            media: self.0.media.clone(),
             metrics: self.0.metrics.clone(),
             idle_timeout: self.0.config.stream.upstream_idle_timeout,
         }

@@ -173,6 +173,8 @@ pub async fn build_state_for(config: Config, demo_mode: bool) -> Result<AppState
     let master = keys::master_key(&db, &config.storage).await?;
     let secrets = SecretBox::new(&master);
     let upstream = upstream_client()?;
+    let media = crate::upstream::media::MediaClient::new()
+        .map_err(|e| StartupError::Client(e.to_string()))?;
     let metrics = Arc::new(Metrics::default());
     let identity = ClientIdentity::new(
         crate::util::hex(&master.derive("plexgate.client-identifier.v1")[..16]),
@@ -231,6 +233,7 @@ pub async fn build_state_for(config: Config, demo_mode: bool) -> Result<AppState
         db,
         secrets,
         upstream,
+        media,
         keeper,
         servers,
         identity,

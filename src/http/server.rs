@@ -254,14 +254,15 @@ impl Front {
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let request_headers = req.headers().clone();
-        let mut resp = if let Some(pre) = self.cors.preflight(&method, &request_headers) {
+        // The one request header needed once the request has moved into the stack.
+        let origin = req.headers().get(http::header::ORIGIN).cloned();
+        let mut resp = if let Some(pre) = self.cors.preflight(&method, req.headers()) {
             pre
         } else if declared_len.is_some_and(|n| n > self.max_body_bytes as u64) {
             ApiError::payload_too_large(self.max_body_bytes).into_response()
         } else if let Err(e) = self
             .cors
-            .check_csrf(&method, req.uri().path(), &request_headers)
+            .check_csrf(&method, req.uri().path(), req.headers())
         {
             e.into_response()
         } else {
@@ -296,7 +297,7 @@ impl Front {
         headers
             .entry("cross-origin-resource-policy")
             .or_insert(HeaderValue::from_static("cross-origin"));
-        self.cors.decorate(&request_headers, headers);
+        self.cors.decorate(origin.as_ref(), headers);
         let status = resp.status();
         let code = resp.extensions().get::<ErrorCode>().map(|c| c.0.clone());
         let media = resp.extensions().get::<MediaTransfer>().is_some();

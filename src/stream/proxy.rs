@@ -1,7 +1,8 @@
 //! Forwarding one request to Plex and bringing the answer back (design §4).
 //!
-//! Segment and part bodies are never buffered: the upstream `reqwest::Body` becomes the
-//! response body frame by frame, so `Bytes` move without copying and backpressure is TCP's.
+//! Segment and part bodies are never buffered: the upstream body (from the [`MediaClient`],
+//! whose reads and socket buffers are bounded) becomes the response body frame by frame, so
+//! `Bytes` move without copying and backpressure is TCP's.
 //! Only manifests are read whole (bounded), validated and rewritten. The server token is set as
 //! a header here and nowhere else on this path; nothing here logs a URL with a query.
 //!
@@ -28,7 +29,12 @@ use crate::body::{Body, BoxError};
 use crate::metrics::Metrics;
 use crate::metrics::upstream::{upstream_error, upstream_ttfb};
 use crate::plex::{ClientIdentity, ServerAccess};
+use crate::upstream::media::{MediaBody, MediaClient};
 use crate::upstream::{self, Cause, Upstream};
+
+/// How plexgate names itself to Plex (what reqwest sends for the other clients).
+const USER_AGENT: HeaderValue =
+    HeaderValue::from_static(concat!("plexgate/", env!("CARGO_PKG_VERSION")));
 
 /// Largest manifest plexgate reads (a 10,000-segment playlist is about 1 MB). It bounds the
 /// memory of one rewrite together with [`manifest::MAX_OUTPUT_BYTES`].
@@ -60,8 +66,10 @@ pub enum ProxyError {
 /// Shared pieces every forwarded request uses.
 #[derive(Debug, Clone)]
 pub struct Proxy {
-    /// The upstream client (a connect timeout, no read timeout, no total deadline).
+    /// The upstream client for the calls plexgate reads itself (starting a playback).
     pub client: reqwest::Client,
+    /// The client for what is forwarded (a connect timeout, no read timeout, no total deadline).
+    pub media: MediaClient,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// How long Plex may stay silent while plexgate waits for it.
@@ -77,14 +85,21 @@ pub struct Forward<'a> {
     pub path: &'a CanonicalPath,
     /// Cleaned query (no ticket, no browser identity, no token).
     pub query: Option<String>,
-    /// The browser's headers (only allowlisted ones cross).
-    pub browser_headers: &'a HeaderMap,
+    /// The browser's headers that may cross (see [`Forward::crossing`]).
+    pub browser_headers: HeaderMap,
     /// Request body for PUT/POST.
     pub body: Option<Bytes>,
     /// `X-Plex-Session-Identifier` for this ticket session.
     pub session_identifier: &'a str,
     /// How Plex sees the browser behind this request.
     pub identity: &'a ClientIdentity,
+}
+
+impl Forward<'_> {
+    /// The allowlisted subset of a browser's request headers: only these are kept per request.
+    pub fn crossing(browser: &HeaderMap) -> HeaderMap {
+        super::headers::upstream_request_headers(browser)
+    }
 }
 
 impl Proxy {
@@ -94,14 +109,24 @@ impl Proxy {
         access: &ServerAccess,
         fwd: &Forward<'_>,
         manifest_expected: bool,
-    ) -> Result<reqwest::Response, ProxyError> {
+    ) -> Result<http::Response<hyper::body::Incoming>, ProxyError> {
         let route = fwd.path.to_upstream();
         let mut url = format!("{}{route}", access.base);
         if let Some(q) = fwd.query.as_deref().filter(|q| !q.is_empty()) {
             url.push('?');
             url.push_str(q);
         }
-        let mut headers = super::headers::upstream_request_headers(fwd.browser_headers);
+        // Through `Url` first, as reqwest did: it escapes what `http::Uri` would refuse.
+        let uri = url::Url::parse(&url)
+            .ok()
+            .and_then(|u| u.as_str().parse::<http::Uri>().ok());
+        let mut token = HeaderValue::from_str(access.token()).ok();
+        let (Some(uri), Some(token)) = (uri, token.as_mut()) else {
+            upstream::Error::new(Upstream::Plex, Cause::Other, None, &route);
+            return Err(ProxyError::Unreachable);
+        };
+        token.set_sensitive(true);
+        let mut headers = fwd.browser_headers.clone();
         fwd.identity
             .apply(&mut headers, Some(fwd.session_identifier));
         if manifest_expected {
@@ -111,22 +136,27 @@ impl Proxy {
                 HeaderValue::from_static("identity"),
             );
         }
-        let mut req = self
-            .client
-            .request(fwd.method.clone(), url)
-            .headers(headers)
-            .header("X-Plex-Token", access.token());
-        if let Some(body) = &fwd.body {
-            req = req.body(body.clone());
-        }
+        headers.insert(header::USER_AGENT, USER_AGENT);
+        headers
+            .entry(header::ACCEPT)
+            .or_insert(HeaderValue::from_static("*/*"));
+        headers.insert("x-plex-token", token.clone());
+        let mut req = http::Request::new(MediaBody::new(fwd.body.clone().unwrap_or_default()));
+        *req.method_mut() = fwd.method.clone();
+        *req.uri_mut() = uri;
+        *req.headers_mut() = headers;
         let started = Instant::now();
-        let resp = match tokio::time::timeout(self.idle_timeout, req.send()).await {
+        let resp = match tokio::time::timeout(self.idle_timeout, self.media.send(req)).await {
             Ok(Ok(resp)) => resp,
-            Ok(Err(e)) if !e.is_timeout() => {
-                upstream::Error::from_reqwest(Upstream::Plex, &e, &route);
-                return Err(ProxyError::Unreachable);
+            Ok(Err(e)) => {
+                let e = upstream::Error::from_media(Upstream::Plex, &e, &route);
+                return Err(if e.is_timeout() {
+                    ProxyError::Timeout
+                } else {
+                    ProxyError::Unreachable
+                });
             }
-            Ok(Err(_)) | Err(_) => {
+            Err(_) => {
                 upstream::Error::new(Upstream::Plex, Cause::Timeout, None, &route);
                 return Err(ProxyError::Timeout);
             }
@@ -154,18 +184,18 @@ impl Proxy {
     /// 206), body frames moved as they arrive, cut off when `live` is revoked.
     pub fn stream(
         &self,
-        resp: reqwest::Response,
+        resp: http::Response<hyper::body::Incoming>,
         live: Option<Arc<LiveSession>>,
     ) -> Response<Body> {
-        let status = resp.status();
-        let mut headers = super::headers::client_response_headers(resp.headers());
+        let (parts, inner) = resp.into_parts();
+        let status = parts.status;
+        let mut headers = super::headers::client_response_headers(&parts.headers);
         // Ticketed media is for this browser only: no shared cache may keep a copy.
         headers
             .entry(header::CACHE_CONTROL)
             .or_insert(HeaderValue::from_static("private"));
-        let upstream: http::Response<reqwest::Body> = resp.into();
         let body = ProxyBody {
-            inner: upstream.into_body(),
+            inner,
             idle: self.idle_timeout,
             idle_timer: Box::pin(tokio::time::sleep(self.idle_timeout)),
             idle_armed: false,
@@ -189,7 +219,7 @@ impl Proxy {
     /// output must not contain what `guard` looks for.
     pub async fn manifest(
         &self,
-        resp: reqwest::Response,
+        resp: http::Response<hyper::body::Incoming>,
         kind: ManifestKind,
         mapper: &UriMapper,
         guard: &LeakGuard,
@@ -255,19 +285,23 @@ impl Proxy {
     }
 }
 
-async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, ProxyError> {
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_MANIFEST_BYTES as u64)
-    {
+async fn read_bounded(resp: http::Response<hyper::body::Incoming>) -> Result<Vec<u8>, ProxyError> {
+    use http_body_util::BodyExt;
+    let declared = resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_MANIFEST_BYTES as u64) {
         return Err(RewriteError::TooLarge.into());
     }
+    let mut body = resp.into_body();
     let mut buf = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|_| ProxyError::ManifestBody("the body broke off"))?
-    {
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ProxyError::ManifestBody("the body broke off"))?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
         if buf.len() + chunk.len() > MAX_MANIFEST_BYTES {
             return Err(RewriteError::TooLarge.into());
         }
@@ -297,7 +331,7 @@ pub struct UpstreamIdle(Duration);
 /// with an error (never a clean end, so the player cannot mistake a cut stream for a complete
 /// one), logged at WARN with its cause.
 struct ProxyBody {
-    inner: reqwest::Body,
+    inner: hyper::body::Incoming,
     idle: Duration,
     /// Reused across waits (reset, not reallocated); meaningful only while `idle_armed`.
     idle_timer: Pin<Box<tokio::time::Sleep>>,
@@ -364,8 +398,7 @@ impl HttpBody for ProxyBody {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
-                // Plex's address may carry a query; the log gets the cause, never the URL.
-                let e = e.without_url();
+                // hyper's errors name no URL; the log gets the cause.
                 self.idle_armed = false;
                 upstream_error(Upstream::Plex, Cause::Decode);
                 tracing::warn!(

@@ -94,8 +94,21 @@ impl Cause {
         if !e.is_connect() {
             return Cause::Other;
         }
-        // The connector's errors are nested: walk the chain for the first telling one.
-        let mut source = std::error::Error::source(e);
+        Cause::of_connect(e)
+    }
+
+    /// Sorts an error of the media client (`upstream::media`) by kind.
+    pub fn of_media(e: &super::media::MediaError) -> Cause {
+        if !e.is_connect() {
+            return Cause::Other;
+        }
+        Cause::of_connect(e)
+    }
+
+    /// A connect failure: the connector's errors are nested, so walk the chain for the first
+    /// telling one.
+    fn of_connect(e: &(dyn std::error::Error + 'static)) -> Cause {
+        let mut source = e.source();
         while let Some(s) = source {
             if let Some(io) = s.downcast_ref::<std::io::Error>() {
                 if wraps_rustls(io) {
@@ -179,6 +192,11 @@ impl Error {
             e.status().map(|s| s.as_u16()),
             route,
         )
+    }
+
+    /// A failed send of the media client. Its errors never carry the URL.
+    pub fn from_media(upstream: Upstream, e: &super::media::MediaError, route: &str) -> Error {
+        Error::new(upstream, Cause::of_media(e), None, route)
     }
 
     /// Which upstream failed.

@@ -10,11 +10,13 @@
 //! What must never happen: a URL with a query, a header value or a token in an [`Error`], its
 //! `Display` or a log line (reqwest's own errors name the URL, so only their kind is kept); a
 //! body buffered whole before its size is checked. Streamed media bodies do not come here
-//! (`stream::proxy` moves them frame by frame); this is for bodies plexgate itself reads.
+//! (`stream::proxy` moves them frame by frame, sent by the [`media`] client); this is for
+//! bodies plexgate itself reads.
 
 mod body;
 mod client;
 mod error;
+pub mod media;
 
 pub use body::read_bounded;
 pub use client::builder;

@@ -75,7 +75,7 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
         track_timeline(&state, &live, &path, query.as_deref());
     }
     let method = req.method().clone();
-    let browser_headers = req.headers().clone();
+    let browser_headers = Forward::crossing(req.headers());
     let body = if matches!(method, Method::PUT | Method::POST) {
         Some(read_body(req).await?)
     } else {
@@ -85,7 +85,7 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
         method,
         path: &path,
         query: query.clone(),
-        browser_headers: &browser_headers,
+        browser_headers,
         body: body.filter(|b: &Bytes| !b.is_empty()),
         session_identifier: &live.id,
         identity: live.identity(),
