@@ -16,6 +16,9 @@
 # Usage: bash benches/compare.sh                    (≈ 5 min with the defaults)
 #        RUNS=1 DURATION=3s bash benches/compare.sh (a smoke)
 #        BIN=target/release/plexgate …             (skip the release build)
+#        PERF=/tmp/pg.data CELLS=2:1 bash benches/compare.sh
+#                                   (also records plexgate's CPU profile with `perf record -g`
+#                                    during its runs; read it with `perf report -i /tmp/pg.data`)
 # Needs nginx, caddy, wrk, curl: refuses to run, naming each missing one. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +30,7 @@ CELLS=${CELLS:-"2:1 2:16 2:64 8:1 8:16"} # MiB:connections
 TARGETS=(direct nginx caddy plexgate)
 
 missing=()
-for tool in nginx caddy wrk curl; do
+for tool in nginx caddy wrk curl ${PERF:+perf}; do
     command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if ((${#missing[@]})); then
@@ -40,65 +43,14 @@ if [[ -z ${BIN:-} ]]; then
     BIN=target/release/plexgate
 fi
 
-# shellcheck source=benches/common.sh
-source benches/common.sh # WORK, free_port
-chmod 755 "$WORK" # nginx workers run as another user when started by root
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    [[ -f $WORK/nginx-origin.pid ]] && kill "$(cat "$WORK/nginx-origin.pid")" 2>/dev/null || true
-    [[ -f $WORK/nginx-proxy.pid ]] && kill "$(cat "$WORK/nginx-proxy.pid")" 2>/dev/null || true
-    sleep 0.2
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=benches/media.sh
+source benches/media.sh # WORK, free_port, PIDS, wait_http, media_file, start_origin, start_plexgate, cpu_ticks, rss_kib
 
-wait_http() { # url what
-    for _ in $(seq 200); do
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return
-        sleep 0.05
-    done
-    echo "compare.sh: $2 did not answer $1" >&2
-    exit 1
-}
-
-# --- the media: Plex-shaped part paths, one file per size
-mkdir -p "$WORK/root/library/parts"
 for cell in $CELLS; do
     mib=${cell%%:*}
-    f="$WORK/root/library/parts/$mib/1/file.mp4"
-    [[ -f $f ]] && continue
-    mkdir -p "$(dirname "$f")"
-    head -c $((mib * 1048576)) /dev/urandom >"$f"
-    chmod -R a+rX "$WORK/root"
+    [[ -f $WORK/root/library/parts/$mib/1/file.mp4 ]] || media_file "/library/parts/$mib/1/file.mp4" "$mib"
 done
-
-# --- origin nginx: files with sendfile, and `/` answering like a Plex server's identity
-P_ORIGIN=$(free_port)
-cat >"$WORK/origin.conf" <<EOF
-worker_processes 1;
-pid $WORK/nginx-origin.pid;
-error_log $WORK/origin-error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    sendfile on; tcp_nopush on;
-    keepalive_requests 1000000;
-    client_body_temp_path $WORK/ob; proxy_temp_path $WORK/op; fastcgi_temp_path $WORK/of;
-    uwsgi_temp_path $WORK/ou; scgi_temp_path $WORK/os;
-    server {
-        listen 127.0.0.1:$P_ORIGIN;
-        root $WORK/root;
-        default_type video/mp4;
-        location = / {
-            default_type application/json;
-            return 200 '{"MediaContainer":{"friendlyName":"bench origin","machineIdentifier":"benchorigin0001","version":"1.40.0"}}';
-        }
-    }
-}
-EOF
-nginx -c "$WORK/origin.conf" -p "$WORK"
-wait_http "http://127.0.0.1:$P_ORIGIN/" "origin nginx"
+start_origin
 
 # --- nginx as a reverse proxy with 64 KiB buffers
 P_NGINX=$(free_port)
@@ -144,20 +96,7 @@ PIDS+=($!)
 PID_CADDY=$!
 
 # --- plexgate, through the facade the demo banner prints
-P_PG=$(free_port)
-"$BIN" --listen "127.0.0.1:$P_PG" --log-level warn demo \
-    --plex-url "http://127.0.0.1:$P_ORIGIN" --plex-token benchtokenvalue0001 >"$WORK/plexgate.log" 2>&1 &
-PIDS+=($!)
-PID_PG=$!
-FACADE=
-for _ in $(seq 200); do
-    FACADE=$(grep -oE 'http://127\.0\.0\.1:[0-9]+/api/plex/proxy/[^ ]+' "$WORK/plexgate.log" | head -1 || true)
-    [[ -n $FACADE ]] && break
-    kill -0 "$PID_PG" 2>/dev/null || { cat "$WORK/plexgate.log" >&2; echo "compare.sh: plexgate exited" >&2; exit 1; }
-    sleep 0.05
-done
-[[ -n $FACADE ]] || { cat "$WORK/plexgate.log" >&2; echo "compare.sh: no facade URL in the demo banner" >&2; exit 1; }
-FACADE=${FACADE%/}
+start_plexgate
 wait_http "http://127.0.0.1:$P_CADDY/" "caddy"
 
 base_of() {
@@ -177,21 +116,6 @@ pids_of() {
         plexgate) echo "$PID_PG" ;;
     esac
 }
-cpu_ticks() { # pids… → utime+stime
-    local t=0 p
-    for p in "$@"; do
-        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-    done
-    echo "$t"
-}
-rss_kib() { # pids… → summed VmRSS
-    local t=0 p
-    for p in "$@"; do
-        t=$((t + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status")))
-    done
-    echo "$t"
-}
-
 for t in "${TARGETS[@]}"; do
     url="$(base_of "$t")/library/parts/2/1/file.mp4"
     [[ $(curl -fsS "$url" | wc -c) -eq $((2 * 1048576)) ]] || { echo "compare.sh: $t did not return the 2 MiB file from $url" >&2; exit 1; }
@@ -215,7 +139,13 @@ for round in $(seq "$RUNS"); do
                 while sleep 0.1; do rss_kib "${pids[@]}"; done >"$WORK/rss.samples"
             ) &
             sampler=$!
+            recorder=
+            if [[ -n ${PERF:-} && $t == plexgate ]]; then
+                perf record -q -g -F 999 -p "$PID_PG" -o "$PERF.$cell.$round" -- sleep "$secs" 2>/dev/null &
+                recorder=$!
+            fi
             out=$(wrk -t"$threads" -c"$conns" -d"$DURATION" "$url")
+            [[ -n $recorder ]] && wait "$recorder"
             kill "$sampler" 2>/dev/null || true
             wait "$sampler" 2>/dev/null || true
             after=$(cpu_ticks "${pids[@]}")

@@ -33,6 +33,7 @@ mod metrics;
 mod playback_life;
 mod plex_routes;
 mod process;
+mod read_ahead;
 mod reverse_proxy;
 mod sessions;
 mod storage;

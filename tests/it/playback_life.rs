@@ -6,39 +6,14 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::support::browser::Browser;
+use crate::support::browser::{Browser, demo_browser as browser};
 use crate::support::canary::Canary;
 use crate::support::demo_against;
 use crate::support::odd_plex::{OddPlex, pattern, pattern_byte};
-use plexgate::app::demo::Demo;
 use plexgate::demo::{DemoPlex, DemoPlexOptions};
 use serde_json::json;
 
 const U: &str = "/video/:/transcode/universal";
-
-/// Signs a new browser in (its own login session) and returns it with its facade base URL.
-async fn browser<'c>(demo: &Demo, canary: &'c Canary) -> (Browser<'c>, String) {
-    let mut b = Browser::new(&demo.url(), canary);
-    let login = b
-        .request(
-            reqwest::Method::POST,
-            "/api/auth/demo-login",
-            &[("user-agent", "Mozilla/5.0 Chrome/130.0 Safari/537.36")],
-            None,
-            true,
-        )
-        .await;
-    assert_eq!(login.status, 200, "{}", login.text());
-    let servers = b
-        .get_with(
-            "/api/auth/servers",
-            &[("user-agent", "Mozilla/5.0 Chrome/130.0 Safari/537.36")],
-        )
-        .await;
-    assert_eq!(servers.status, 200, "{}", servers.text());
-    let base = servers.json()[0]["baseUrl"].as_str().unwrap().to_string();
-    (b, base)
-}
 
 /// Polls `check` every 50 ms until it holds; fails after `within` (a hang guard, not a timing
 /// assertion: each caller's condition is expected within a window several times shorter).

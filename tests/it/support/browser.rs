@@ -180,3 +180,30 @@ impl<'c> Browser<'c> {
             .to_string()
     }
 }
+
+/// Signs a new browser in (its own login session) and returns it with its facade base URL.
+pub async fn demo_browser<'c>(
+    demo: &plexgate::app::demo::Demo,
+    canary: &'c Canary,
+) -> (Browser<'c>, String) {
+    let mut b = Browser::new(&demo.url(), canary);
+    let login = b
+        .request(
+            reqwest::Method::POST,
+            "/api/auth/demo-login",
+            &[("user-agent", "Mozilla/5.0 Chrome/130.0 Safari/537.36")],
+            None,
+            true,
+        )
+        .await;
+    assert_eq!(login.status, 200, "{}", login.text());
+    let servers = b
+        .get_with(
+            "/api/auth/servers",
+            &[("user-agent", "Mozilla/5.0 Chrome/130.0 Safari/537.36")],
+        )
+        .await;
+    assert_eq!(servers.status, 200, "{}", servers.text());
+    let base = servers.json()[0]["baseUrl"].as_str().unwrap().to_string();
+    (b, base)
+}

@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
@@ -28,6 +28,8 @@ pub struct OddPlex {
     /// Bodies of any `…/endless.ts` that were dropped (the client side went away).
     pub endless_dropped: Arc<AtomicUsize>,
     large: Arc<Mutex<HashMap<String, Bytes>>>,
+    /// Bytes of large bodies handed to the connection so far.
+    pub large_sent: Arc<AtomicU64>,
     header_delay: Arc<Mutex<Option<std::time::Duration>>>,
 }
 
@@ -44,6 +46,7 @@ pub fn pattern_byte(i: usize) -> u8 {
 /// A large body in 64 KiB frames sliced from one buffer (no copies), as PMS streams a part.
 struct Large {
     data: Bytes,
+    sent: Arc<AtomicU64>,
 }
 
 impl http_body::Body for Large {
@@ -59,6 +62,7 @@ impl http_body::Body for Large {
         }
         let n = self.data.len().min(64 * 1024);
         let chunk = self.data.split_to(n);
+        self.sent.fetch_add(n as u64, Ordering::SeqCst);
         std::task::Poll::Ready(Some(Ok(Frame::data(chunk))))
     }
 
@@ -117,6 +121,10 @@ impl Drop for Endless {
 impl OddPlex {
     pub async fn start(token: &str) -> OddPlex {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        OddPlex::start_on(listener, token)
+    }
+
+    fn start_on(listener: tokio::net::TcpListener, token: &str) -> OddPlex {
         let mut me = OddPlex {
             addr: Some(listener.local_addr().unwrap()),
             token: token.to_string(),
@@ -189,7 +197,8 @@ impl OddPlex {
             _ if large.is_some() => {
                 let data = large.unwrap_or_default();
                 let len = data.len();
-                let mut resp = Response::new(Large { data }.boxed());
+                let sent = self.large_sent.clone();
+                let mut resp = Response::new(Large { data, sent }.boxed());
                 resp.headers_mut()
                     .insert("content-type", "video/mp4".parse().unwrap());
                 resp.headers_mut()

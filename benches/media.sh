@@ -1,0 +1,96 @@
+# Shared by the media load scripts (compare.sh, soak.sh; sourced, not run): an origin nginx that
+# serves Plex-shaped part paths with sendfile and answers `/` like a Plex server's identity,
+# plexgate's demo pointed at it (the facade URL from its banner), /proc samplers, and a cleanup
+# that stops everything started here whatever happens. Loopback only.
+
+# shellcheck source=benches/common.sh
+source benches/common.sh # WORK, free_port
+chmod 755 "$WORK" # nginx workers run as another user when started by root
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for f in "$WORK"/nginx-*.pid; do [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null; done
+    sleep 0.2
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+wait_http() { # url what
+    for _ in $(seq 200); do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && return
+        sleep 0.05
+    done
+    echo "$(basename "$0"): $2 did not answer $1" >&2
+    exit 1
+}
+
+# media_file PATH MIB [sparse]: a file under the origin's root (random bytes, or a sparse file).
+media_file() {
+    local f="$WORK/root$1"
+    mkdir -p "$(dirname "$f")"
+    if [[ ${3:-} == sparse ]]; then truncate -s "$(($2 * 1048576))" "$f"; else head -c $(($2 * 1048576)) /dev/urandom >"$f"; fi
+    chmod -R a+rX "$WORK/root"
+}
+
+# start_origin: nginx serving $WORK/root; sets P_ORIGIN.
+start_origin() {
+    P_ORIGIN=$(free_port)
+    cat >"$WORK/origin.conf" <<EOF
+worker_processes 1;
+pid $WORK/nginx-origin.pid;
+error_log $WORK/origin-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on; tcp_nopush on;
+    keepalive_requests 1000000;
+    client_body_temp_path $WORK/ob; proxy_temp_path $WORK/op; fastcgi_temp_path $WORK/of;
+    uwsgi_temp_path $WORK/ou; scgi_temp_path $WORK/os;
+    server {
+        listen 127.0.0.1:$P_ORIGIN;
+        root $WORK/root;
+        default_type video/mp4;
+        location = / {
+            default_type application/json;
+            return 200 '{"MediaContainer":{"friendlyName":"bench origin","machineIdentifier":"benchorigin0001","version":"1.40.0"}}';
+        }
+    }
+}
+EOF
+    nginx -c "$WORK/origin.conf" -p "$WORK"
+    wait_http "http://127.0.0.1:$P_ORIGIN/" "origin nginx"
+}
+
+# start_plexgate [ARGS…]: `$BIN demo` against the origin; sets P_PG, PID_PG and FACADE (the
+# facade base URL from the banner, no trailing slash). ARGS go before `demo`.
+start_plexgate() {
+    P_PG=$(free_port)
+    "$BIN" --listen "127.0.0.1:$P_PG" --log-level warn "$@" demo \
+        --plex-url "http://127.0.0.1:$P_ORIGIN" --plex-token benchtokenvalue0001 >"$WORK/plexgate.log" 2>&1 &
+    PIDS+=($!)
+    PID_PG=$!
+    FACADE=
+    for _ in $(seq 200); do
+        FACADE=$(grep -oE 'http://127\.0\.0\.1:[0-9]+/api/plex/proxy/[^ ]+' "$WORK/plexgate.log" | head -1 || true)
+        [[ -n $FACADE ]] && break
+        kill -0 "$PID_PG" 2>/dev/null || { cat "$WORK/plexgate.log" >&2; echo "$(basename "$0"): plexgate exited" >&2; exit 1; }
+        sleep 0.05
+    done
+    [[ -n $FACADE ]] || { cat "$WORK/plexgate.log" >&2; echo "$(basename "$0"): no facade URL in the demo banner" >&2; exit 1; }
+    FACADE=${FACADE%/}
+}
+
+cpu_ticks() { # pids… → utime+stime
+    local t=0 p
+    for p in "$@"; do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    echo "$t"
+}
+rss_kib() { # pids… → summed VmRSS
+    local t=0 p
+    for p in "$@"; do
+        t=$((t + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status")))
+    done
+    echo "$t"
+}
