@@ -10,6 +10,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use http::HeaderValue;
+
 use crate::crypto::SecretBox;
 use crate::db::{self, Db, DbError};
 
@@ -26,6 +28,9 @@ pub struct ServerAccess {
     /// The server's machine identifier.
     pub machine_identifier: String,
     token: Arc<str>,
+    /// The token as the header value, built once and marked sensitive (never printed by a
+    /// `Debug` of a header map, left out of HPACK tables); `None` if it cannot be a header.
+    token_header: Option<HeaderValue>,
 }
 
 impl ServerAccess {
@@ -36,12 +41,21 @@ impl ServerAccess {
             base: base.trim_end_matches('/').to_string(),
             machine_identifier: machine_identifier.to_string(),
             token: Arc::from(token),
+            token_header: HeaderValue::from_str(token).ok().map(|mut v| {
+                v.set_sensitive(true);
+                v
+            }),
         }
     }
 
     /// The server token, for the `X-Plex-Token` header only.
     pub fn token(&self) -> &str {
         &self.token
+    }
+
+    /// The server token as an `X-Plex-Token` header value (see the field).
+    pub fn token_header(&self) -> Option<&HeaderValue> {
+        self.token_header.as_ref()
     }
 }
 

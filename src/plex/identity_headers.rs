@@ -50,6 +50,28 @@ pub struct ClientIdentity {
     device_name: String,
     /// Derives per-login identities; shared by the installation identity and its children.
     secret: Arc<[u8; 32]>,
+    /// The identification headers, built once: every call to Plex sends them.
+    headers: Arc<HeaderMap>,
+}
+
+/// The identification headers for one identity.
+fn identity_headers(client_identifier: &str, device_name: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let mut set = |name: &'static str, value: &str| {
+        // from_bytes: a device name may be UTF-8 (the user's name, the `·`).
+        if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+            headers.insert(name, v);
+        }
+    };
+    set("x-plex-product", PRODUCT);
+    set("x-plex-version", env!("CARGO_PKG_VERSION"));
+    set("x-plex-platform", PLATFORM);
+    set("x-plex-platform-version", PLATFORM_VERSION);
+    set("x-plex-device", DEVICE);
+    set("x-plex-device-name", device_name);
+    set("x-plex-model", "bundled");
+    set("x-plex-client-identifier", client_identifier);
+    headers
 }
 
 impl std::fmt::Debug for ClientIdentity {
@@ -66,9 +88,11 @@ impl ClientIdentity {
     /// stable across restarts and unique per installation) and `secret`, from which each login
     /// session's identity is derived.
     pub fn new(client_identifier: String, secret: [u8; 32]) -> Self {
+        let device_name = "plexgate".to_string();
         ClientIdentity {
+            headers: Arc::new(identity_headers(&client_identifier, &device_name)),
             client_identifier,
-            device_name: "plexgate".to_string(),
+            device_name,
             secret: Arc::new(secret),
         }
     }
@@ -81,8 +105,10 @@ impl ClientIdentity {
         mac.update(b"plexgate.client-identifier.login.v1");
         mac.update(login_hash);
         let digest = mac.finalize().into_bytes();
+        let client_identifier = crate::util::hex(&digest[..16]);
         ClientIdentity {
-            client_identifier: crate::util::hex(&digest[..16]),
+            headers: Arc::new(identity_headers(&client_identifier, &device_name)),
+            client_identifier,
             device_name,
             secret: self.secret.clone(),
         }
@@ -100,22 +126,12 @@ impl ClientIdentity {
 
     /// Adds the identification headers (and, if given, the playback session identifier).
     pub fn apply(&self, headers: &mut HeaderMap, session_identifier: Option<&str>) {
-        let mut set = |name: &'static str, value: &str| {
-            // from_bytes: a device name may be UTF-8 (the user's name, the `·`).
-            if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
-                headers.insert(name, v);
-            }
-        };
-        set("x-plex-product", PRODUCT);
-        set("x-plex-version", env!("CARGO_PKG_VERSION"));
-        set("x-plex-platform", PLATFORM);
-        set("x-plex-platform-version", PLATFORM_VERSION);
-        set("x-plex-device", DEVICE);
-        set("x-plex-device-name", &self.device_name);
-        set("x-plex-model", "bundled");
-        set("x-plex-client-identifier", &self.client_identifier);
-        if let Some(id) = session_identifier {
-            set("x-plex-session-identifier", id);
+        headers.reserve(self.headers.len() + 1);
+        for (name, value) in self.headers.iter() {
+            headers.insert(name.clone(), value.clone());
+        }
+        if let Some(v) = session_identifier.and_then(|id| HeaderValue::from_str(id).ok()) {
+            headers.insert("x-plex-session-identifier", v);
         }
     }
 }

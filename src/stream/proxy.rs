@@ -120,12 +120,10 @@ impl Proxy {
         let uri = url::Url::parse(&url)
             .ok()
             .and_then(|u| u.as_str().parse::<http::Uri>().ok());
-        let mut token = HeaderValue::from_str(access.token()).ok();
-        let (Some(uri), Some(token)) = (uri, token.as_mut()) else {
+        let (Some(uri), Some(token)) = (uri, access.token_header()) else {
             upstream::Error::new(Upstream::Plex, Cause::Other, None, &route);
             return Err(ProxyError::Unreachable);
         };
-        token.set_sensitive(true);
         let mut headers = fwd.browser_headers.clone();
         fwd.identity
             .apply(&mut headers, Some(fwd.session_identifier));

@@ -49,10 +49,13 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
         }
     };
     live.touch();
-    let prefix = format!(
-        "{}/api/plex/proxy/{ticket}",
-        state.config().server.base_path
-    );
+    // Only manifests need it: built when one is rewritten, not for every segment.
+    let prefix = || {
+        format!(
+            "{}/api/plex/proxy/{ticket}",
+            state.config().server.base_path
+        )
+    };
     let access = state
         .servers()
         .access(claims.user_id, claims.server_id)
@@ -64,7 +67,9 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
     if let (Scope::Playback { .. }, Some(kind)) = (&claims.scope, virtual_start(&rest)) {
         let start = playback::start_manifest(&live, &proxy.client, &access).await?;
         let scope = claims.scope.clone();
-        let mapper = UriMapper::new(&start.url, &prefix, move |p| scope::allows_path(&scope, p));
+        let mapper = UriMapper::new(&start.url, &prefix(), move |p| {
+            scope::allows_path(&scope, p)
+        });
         let guard = leak_guard(&state, &access, claims.user_id).await?;
         return Ok(proxy.rewrite(&start.body, kind, &mapper, &guard)?);
     }
@@ -148,7 +153,7 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
                 )
             })?;
             let scope = claims.scope.clone();
-            let mapper = UriMapper::new(&manifest_url, &prefix, move |p| {
+            let mapper = UriMapper::new(&manifest_url, &prefix(), move |p| {
                 scope::allows_path(&scope, p)
             });
             let guard = leak_guard(&state, &access, claims.user_id).await?;
