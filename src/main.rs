@@ -7,6 +7,11 @@ use clap::Parser;
 use plexgate::app::command;
 use plexgate::cli::Cli;
 
+/// jemalloc, purging freed pages from a background thread: memory comes back after a burst of
+/// players instead of staying in glibc's arenas (see Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command();
