@@ -7,6 +7,7 @@ pub mod command;
 pub mod demo;
 pub mod doctor;
 mod keys;
+pub mod limits;
 pub mod purge;
 
 use std::net::SocketAddr;
@@ -106,6 +107,7 @@ impl Running {
 
 /// Opens storage and keys, binds `config.server.listen` and starts serving in the background.
 pub async fn start(config: Config) -> Result<Running, StartupError> {
+    limits::raise_open_files(config.server.max_connections);
     let state = build_state(config).await?;
     let addr = state.config().server.listen;
     let listener = TcpListener::bind(addr)

@@ -30,6 +30,8 @@ mod images;
 mod logs;
 mod manifest_rewrite;
 mod metrics;
+#[cfg(target_os = "linux")]
+mod open_files;
 mod playback_life;
 mod plex_routes;
 mod process;
