@@ -12,9 +12,10 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use tracing_subscriber::EnvFilter;
+use tracing::Dispatch;
+use tracing_subscriber::filter::{EnvFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{LogConfig, LogFormat};
@@ -45,29 +46,45 @@ pub fn init_with_writer<W>(config: &LogConfig, make_writer: W) -> Result<(), Str
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_new(&config.level).map_err(|e| e.to_string())?;
-    let writer = Redacting::new(make_writer);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_target(true);
-    // The owner page's recent upstream errors listen beside the output.
-    let recent = crate::admin::recent::RecentUpstreamErrors;
-    let result = match config.format {
-        LogFormat::Pretty => builder.with_ansi(false).finish().with(recent).try_init(),
-        // The current span is the request (`span.request_id`) for every line inside one.
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .finish()
-            .with(recent)
-            .try_init(),
-    };
-    result.map_err(|e| e.to_string())?;
+    subscriber(config, make_writer)?
+        .try_init()
+        .map_err(|e| e.to_string())?;
     install_panic_hook();
     Ok(())
+}
+
+/// The output (filtered by `log.level`) and, beside it with its own filter, the owner page's
+/// recent upstream errors: `log.level = "error"` must not empty that page, so the ring listens
+/// to WARN and ERROR of `plexgate::upstream` whatever the output shows.
+fn subscriber<W>(config: &LogConfig, make_writer: W) -> Result<Dispatch, String>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_new(&config.level).map_err(|e| e.to_string())?;
+    let writer = Redacting::new(make_writer);
+    let recent = crate::admin::recent::RecentUpstreamErrors.with_filter(
+        Targets::new().with_target(crate::admin::recent::TARGET, tracing::Level::WARN),
+    );
+    let registry = tracing_subscriber::registry().with(recent);
+    let output = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_target(true);
+    Ok(match config.format {
+        LogFormat::Pretty => registry
+            .with(output.with_ansi(false).with_filter(filter))
+            .into(),
+        // The current span is the request (`span.request_id`) for every line inside one.
+        LogFormat::Json => registry
+            .with(
+                output
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_filter(filter),
+            )
+            .into(),
+    })
 }
 
 /// Panics are logged as one error event (redacted like any other line) instead of the default
@@ -228,6 +245,55 @@ fn is_value_end(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::redact;
+
+    /// A writer into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn upstream_failures_reach_the_owner_page_whatever_the_log_level() {
+        use crate::config::{LogConfig, LogFormat};
+        let out = Captured::default();
+        let config = LogConfig {
+            format: LogFormat::Json,
+            level: "error".into(),
+        };
+        let writer = out.clone();
+        let dispatch = super::subscriber(&config, move || writer.clone()).unwrap();
+        tracing::dispatcher::with_default(&dispatch, || {
+            tracing::warn!(
+                target: "plexgate::upstream",
+                upstream = "plex",
+                cause = "refused",
+                route = "/owner-page-level-test",
+                "upstream request failed"
+            );
+            tracing::warn!(target: "plexgate::other", "not an upstream failure");
+            tracing::error!("an error the output shows");
+        });
+        let recent = crate::admin::recent::recent();
+        assert!(
+            recent
+                .iter()
+                .any(|e| e.message.contains("/owner-page-level-test")),
+            "{recent:?}"
+        );
+        assert!(!recent.iter().any(|e| e.message.contains("not an upstream")));
+        // The output keeps its own level: only the ERROR line.
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("an error the output shows"), "{text}");
+    }
 
     #[test]
     fn masks_common_forms() {
