@@ -3,7 +3,8 @@
 //!
 //! Titles are asked from the session's own server with its user's access (the owner may not
 //! see a shared user's libraries); a title that cannot be fetched shows as the rating key, so
-//! a down server never hides a session that can still be revoked.
+//! a down server never hides a session that can still be revoked. The lookups run together, so
+//! a down server costs the page one [`TITLE_TIMEOUT`], however many sessions it has.
 
 use std::time::Duration;
 
@@ -59,13 +60,17 @@ pub struct Sources<'a> {
 /// Every open playback session, newest first.
 pub async fn open(src: Sources<'_>) -> Result<Vec<SessionRow>, DbError> {
     let rows = src.db.read(db::playback::open_playbacks).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let live = src.keeper.live(&row.id);
-        let title = match &row.rating_key {
+    // All lookups at once: with a server down, the page waits one timeout, not one per session.
+    let titles = futures_util::future::join_all(rows.iter().map(|row| async move {
+        match &row.rating_key {
             Some(rk) => title(src, row.user_id, row.server_id, rk).await,
             None => None,
-        };
+        }
+    }))
+    .await;
+    let mut out = Vec::with_capacity(rows.len());
+    for (row, title) in rows.into_iter().zip(titles) {
+        let live = src.keeper.live(&row.id);
         out.push(SessionRow {
             title: title
                 .or_else(|| row.rating_key.as_ref().map(|rk| format!("item {rk}")))
