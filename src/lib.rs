@@ -32,6 +32,8 @@ pub mod image;
 pub mod logging;
 pub mod metrics;
 pub mod plex;
+#[cfg(target_os = "linux")]
+pub mod relay;
 pub mod stream;
 pub mod tmdb;
 pub mod trakt;

@@ -134,6 +134,7 @@ impl AppState {
             media: self.0.media.clone(),
             metrics: self.0.metrics.clone(),
             idle_timeout: self.0.config.stream.upstream_idle_timeout,
+            zero_copy: self.0.config.stream.zero_copy,
         }
     }
 

@@ -163,6 +163,7 @@ impl Config {
             facade_ttl: r.get_secs("stream.facade_ttl_secs", 7 * 86400, 60, 30 * 86400),
             client_gone: r.get_secs("stream.client_gone_secs", 90, 1, 86400),
             upstream_idle_timeout: r.get_secs("stream.upstream_idle_timeout_secs", 30, 1, 600),
+            zero_copy: r.get_bool("stream.zero_copy", true),
             keepalive_interval: r.get_secs("stream.keepalive_secs", 20, 1, 60),
             ticket_key_id: r.get_int("stream.ticket_key_id", 1, 1, 255) as u8,
         };

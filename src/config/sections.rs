@@ -154,6 +154,9 @@ pub struct StreamConfig {
     /// How long Plex may stay silent while plexgate waits for response headers or the next
     /// body bytes. Time the browser spends not reading (a paused player) never counts.
     pub upstream_idle_timeout: Duration,
+    /// Relay media bodies from a plain-HTTP Plex with `splice(2)` (Linux): the bytes never
+    /// enter plexgate's memory. Off: every body is copied through user space.
+    pub zero_copy: bool,
     /// How often live transcodes are pinged so Plex does not reap a paused one.
     pub keepalive_interval: Duration,
     /// Which derived key signs new tickets; the previous id still verifies (rotation).

@@ -104,6 +104,7 @@ pub const KEYS: &[&str] = &[
     "stream.facade_ttl_secs",
     "stream.client_gone_secs",
     "stream.upstream_idle_timeout_secs",
+    "stream.zero_copy",
     "stream.keepalive_secs",
     "stream.ticket_key_id",
     "cache.max_mb",

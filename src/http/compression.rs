@@ -39,6 +39,15 @@ struct Compressible;
 
 impl Predicate for Compressible {
     fn should_compress<B: http_body::Body>(&self, response: &Response<B>) -> bool {
+        // A spliced body's frames are placeholders, not its bytes: nothing may read them.
+        #[cfg(target_os = "linux")]
+        if response
+            .extensions()
+            .get::<crate::relay::Spliced>()
+            .is_some()
+        {
+            return false;
+        }
         compressible(response.headers())
     }
 }

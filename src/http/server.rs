@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use http::header::{CONTENT_LENGTH, HeaderValue};
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -166,13 +166,25 @@ where
         let stack = stack.clone();
         let front = front.clone();
         let watched = activity.clone();
-        let svc = hyper::service::service_fn(move |req| {
+        // Requests on this connection may answer with a spliced body (`crate::relay`); HTTP/2
+        // copies frames, so only HTTP/1 requests get the slot.
+        #[cfg(target_os = "linux")]
+        let relay_slot = crate::relay::Slot::default();
+        #[cfg(target_os = "linux")]
+        let io = crate::relay::RelayIo::new(tcp, relay_slot.clone());
+        #[cfg(not(target_os = "linux"))]
+        let io = hyper_util::rt::TokioIo::new(tcp);
+        let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            #[cfg(target_os = "linux")]
+            if req.version() <= http::Version::HTTP_11 {
+                req.extensions_mut().insert(relay_slot.clone());
+            }
             let busy = watched.begin();
             let stack = stack.clone();
             let front = front.clone();
             async move { Ok::<_, Infallible>(front.handle(stack, req, peer, busy).await) }
         });
-        let conn = builder.serve_connection(TokioIo::new(tcp), svc);
+        let conn = builder.serve_connection(io, svc);
         let conn = graceful.watch(conn.into_owned());
         let idle_timeout = options.header_read_timeout;
         tokio::spawn(async move {

@@ -75,6 +75,7 @@ pub struct Metrics {
     durations: Family<RouteLabel, Histogram>,
     tickets: Family<Outcome, Counter>,
     proxied_bytes: Counter,
+    spliced_bytes: Counter,
     sessions_started: Counter,
     active: Gauge,
     sessions: Family<SessionKind, Gauge>,
@@ -112,6 +113,12 @@ impl Default for Metrics {
             "Body bytes streamed from Plex to browsers",
             proxied_bytes.clone(),
         );
+        let spliced_bytes = Counter::default();
+        registry.register(
+            "plexgate_spliced_bytes",
+            "Of the proxied bytes, those relayed with splice(2) (stream.zero_copy), never copied",
+            spliced_bytes.clone(),
+        );
         let sessions_started = Counter::default();
         registry.register(
             "plexgate_playback_sessions_started",
@@ -145,6 +152,7 @@ impl Default for Metrics {
             durations,
             tickets,
             proxied_bytes,
+            spliced_bytes,
             sessions_started,
             active,
             sessions,
@@ -172,6 +180,11 @@ impl Metrics {
     /// Adds bytes sent to browsers from upstream bodies.
     pub fn proxied_bytes(&self, n: u64) {
         self.proxied_bytes.inc_by(n);
+    }
+
+    /// Adds bytes relayed to browsers by splicing (also counted in [`Metrics::proxied_bytes`]).
+    pub fn spliced_bytes(&self, n: u64) {
+        self.spliced_bytes.inc_by(n);
     }
 
     /// Counts a playback session start.

@@ -9,4 +9,6 @@ pub mod playback;
 pub mod proxy;
 pub mod scope;
 pub mod session;
+#[cfg(target_os = "linux")]
+mod spliced;
 pub mod ticket;

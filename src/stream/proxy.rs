@@ -74,6 +74,8 @@ pub struct Proxy {
     pub metrics: Arc<Metrics>,
     /// How long Plex may stay silent while plexgate waits for it.
     pub idle_timeout: Duration,
+    /// Relay plain-HTTP media bodies with `splice(2)` where the connection allows it.
+    pub zero_copy: bool,
 }
 
 /// One request to forward.
@@ -110,6 +112,39 @@ impl Proxy {
         fwd: &Forward<'_>,
         manifest_expected: bool,
     ) -> Result<http::Response<hyper::body::Incoming>, ProxyError> {
+        let (uri, headers, route) = self.upstream_request(access, fwd, manifest_expected)?;
+        let mut req = http::Request::new(MediaBody::new(fwd.body.clone().unwrap_or_default()));
+        *req.method_mut() = fwd.method.clone();
+        *req.uri_mut() = uri;
+        *req.headers_mut() = headers;
+        let started = Instant::now();
+        let resp = match tokio::time::timeout(self.idle_timeout, self.media.send(req)).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => {
+                let e = upstream::Error::from_media(Upstream::Plex, &e, &route);
+                return Err(if e.is_timeout() {
+                    ProxyError::Timeout
+                } else {
+                    ProxyError::Unreachable
+                });
+            }
+            Err(_) => {
+                upstream::Error::new(Upstream::Plex, Cause::Timeout, None, &route);
+                return Err(ProxyError::Timeout);
+            }
+        };
+        upstream_ttfb(Upstream::Plex, started.elapsed());
+        refuse(resp.status(), resp.headers(), &route)?;
+        Ok(resp)
+    }
+
+    /// The address and headers of `fwd` as Plex gets them, and the route to log (no query).
+    pub(super) fn upstream_request(
+        &self,
+        access: &ServerAccess,
+        fwd: &Forward<'_>,
+        manifest_expected: bool,
+    ) -> Result<(http::Uri, HeaderMap, String), ProxyError> {
         let route = fwd.path.to_upstream();
         let mut url = format!("{}{route}", access.base);
         if let Some(q) = fwd.query.as_deref().filter(|q| !q.is_empty()) {
@@ -139,43 +174,7 @@ impl Proxy {
             .entry(header::ACCEPT)
             .or_insert(HeaderValue::from_static("*/*"));
         headers.insert("x-plex-token", token.clone());
-        let mut req = http::Request::new(MediaBody::new(fwd.body.clone().unwrap_or_default()));
-        *req.method_mut() = fwd.method.clone();
-        *req.uri_mut() = uri;
-        *req.headers_mut() = headers;
-        let started = Instant::now();
-        let resp = match tokio::time::timeout(self.idle_timeout, self.media.send(req)).await {
-            Ok(Ok(resp)) => resp,
-            Ok(Err(e)) => {
-                let e = upstream::Error::from_media(Upstream::Plex, &e, &route);
-                return Err(if e.is_timeout() {
-                    ProxyError::Timeout
-                } else {
-                    ProxyError::Unreachable
-                });
-            }
-            Err(_) => {
-                upstream::Error::new(Upstream::Plex, Cause::Timeout, None, &route);
-                return Err(ProxyError::Timeout);
-            }
-        };
-        upstream_ttfb(Upstream::Plex, started.elapsed());
-        let status = resp.status();
-        let passthrough = status.is_success()
-            || status == StatusCode::NOT_MODIFIED
-            || status == StatusCode::RANGE_NOT_SATISFIABLE;
-        if passthrough {
-            return Ok(resp);
-        }
-        if status.is_server_error() || status == StatusCode::UNAUTHORIZED {
-            // Plex's own 4xx (a missing part, a bad range) is the browser's answer, not a failure.
-            upstream::Error::new(Upstream::Plex, Cause::Status, Some(status.as_u16()), &route);
-        }
-        if status == StatusCode::UNAUTHORIZED {
-            return Err(ProxyError::Unauthorized);
-        }
-        let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
-        Err(ProxyError::Status(status.as_u16(), retry_after))
+        Ok((uri, headers, route))
     }
 
     /// Streams an upstream body to the browser: allowlisted headers, status kept (206 stays
@@ -198,12 +197,7 @@ impl Proxy {
             idle_timer: Box::pin(tokio::time::sleep(self.idle_timeout)),
             idle_armed: false,
             sent: 0,
-            cancelled: live.as_ref().map(|l| {
-                let mut rx = l.cancelled();
-                Box::pin(async move {
-                    let _ = rx.wait_for(|revoked| *revoked).await;
-                }) as Pin<Box<dyn Future<Output = ()> + Send>>
-            }),
+            cancelled: revocation(live.as_ref()),
             live,
             metrics: self.metrics.clone(),
         };
@@ -306,6 +300,41 @@ async fn read_bounded(resp: http::Response<hyper::body::Incoming>) -> Result<Vec
         buf.extend_from_slice(&chunk);
     }
     Ok(buf)
+}
+
+/// Plex's answer as the browser's error, unless it passes through (success, 304, 416).
+pub(super) fn refuse(
+    status: StatusCode,
+    headers: &HeaderMap,
+    route: &str,
+) -> Result<(), ProxyError> {
+    let passthrough = status.is_success()
+        || status == StatusCode::NOT_MODIFIED
+        || status == StatusCode::RANGE_NOT_SATISFIABLE;
+    if passthrough {
+        return Ok(());
+    }
+    if status.is_server_error() || status == StatusCode::UNAUTHORIZED {
+        // Plex's own 4xx (a missing part, a bad range) is the browser's answer, not a failure.
+        upstream::Error::new(Upstream::Plex, Cause::Status, Some(status.as_u16()), route);
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        return Err(ProxyError::Unauthorized);
+    }
+    let retry_after = headers.get(header::RETRY_AFTER).cloned();
+    Err(ProxyError::Status(status.as_u16(), retry_after))
+}
+
+/// Resolves when `live` is revoked (a forwarded body then ends with an error).
+pub(super) fn revocation(
+    live: Option<&Arc<LiveSession>>,
+) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
+    live.map(|l| {
+        let mut rx = l.cancelled();
+        Box::pin(async move {
+            let _ = rx.wait_for(|revoked| *revoked).await;
+        }) as Pin<Box<dyn Future<Output = ()> + Send>>
+    })
 }
 
 fn etag_of(bytes: &[u8]) -> String {

@@ -38,6 +38,9 @@ pub type MediaBody = Full<Bytes>;
 #[derive(Clone, Debug)]
 pub struct MediaClient {
     inner: Client<HttpsConnector<HttpConnector>, MediaBody>,
+    /// Plain-HTTP GETs whose bodies are spliced (`crate::relay`).
+    #[cfg(target_os = "linux")]
+    plain: super::plain::PlainClient,
 }
 
 /// Why a request to Plex got no response.
@@ -64,7 +67,11 @@ impl MediaClient {
             .pool_max_idle_per_host(32)
             .http1_read_buf_exact_size(READ_BUFFER)
             .build(connector);
-        Ok(MediaClient { inner })
+        Ok(MediaClient {
+            inner,
+            #[cfg(target_os = "linux")]
+            plain: super::plain::PlainClient::default(),
+        })
     }
 
     /// Sends `req`; resolves when Plex's response headers arrived (the body streams after).
@@ -73,5 +80,11 @@ impl MediaClient {
         req: http::Request<MediaBody>,
     ) -> Result<http::Response<hyper::body::Incoming>, MediaError> {
         self.inner.request(req).await
+    }
+
+    /// The client for GETs whose bodies are relayed by `splice(2)`.
+    #[cfg(target_os = "linux")]
+    pub fn plain(&self) -> &super::plain::PlainClient {
+        &self.plain
     }
 }

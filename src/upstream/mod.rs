@@ -17,6 +17,8 @@ mod body;
 mod client;
 mod error;
 pub mod media;
+#[cfg(target_os = "linux")]
+pub mod plain;
 
 pub use body::read_bounded;
 pub use client::builder;

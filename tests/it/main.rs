@@ -46,3 +46,5 @@ mod transport;
 mod upstream_bounds;
 mod web_root;
 mod web_root_browser;
+#[cfg(target_os = "linux")]
+mod zero_copy;

@@ -81,6 +81,9 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
     }
     let method = req.method().clone();
     let browser_headers = Forward::crossing(req.headers());
+    // Present on HTTP/1 connections that can relay a body with splice(2) (`crate::relay`).
+    #[cfg(target_os = "linux")]
+    let relay_slot = req.extensions().get::<crate::relay::Slot>().cloned();
     let body = if matches!(method, Method::PUT | Method::POST) {
         Some(read_body(req).await?)
     } else {
@@ -100,7 +103,28 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
     // stop) is seen: the request ends with 403 at once instead of streaming the whole body.
     let mut revoked = live.cancelled();
     let sent = async {
-        match proxy.send(&access, &fwd, expect_manifest).await {
+        let mut unreachable = false;
+        #[cfg(target_os = "linux")]
+        if let Some(slot) = relay_slot.filter(|_| {
+            proxy.zero_copy
+                && fwd.method == Method::GET
+                && !expect_manifest
+                && is_media(&claims.scope, &path)
+        }) {
+            match proxy.send_spliced(&access, &fwd, slot, &live).await {
+                Ok(Some(resp)) => return Ok(Sent::Spliced(resp)),
+                // Not relayable (https, chunked, 304…): the copying path asks again.
+                Ok(None) => {}
+                Err(ProxyError::Unreachable) => unreachable = true,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let first = if unreachable {
+            Err(ProxyError::Unreachable)
+        } else {
+            proxy.send(&access, &fwd, expect_manifest).await
+        };
+        match first {
             // The remembered address stopped answering: find another one and retry reads once.
             Err(ProxyError::Unreachable) if matches!(fwd.method, Method::GET | Method::HEAD) => {
                 let access = state
@@ -108,12 +132,12 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
                     .reprobe(claims.user_id, claims.server_id)
                     .await?;
                 let resp = proxy.send(&access, &fwd, expect_manifest).await?;
-                Ok::<_, ApiError>((access, resp))
+                Ok::<_, ApiError>(Sent::Copied(access, resp))
             }
-            other => Ok((access, other?)),
+            other => Ok(Sent::Copied(access, other?)),
         }
     };
-    let (access, resp) = tokio::select! {
+    let sent = tokio::select! {
         biased;
         _ = revoked.wait_for(|r| *r) => return Err(TicketError::Revoked.into()),
         sent = sent => sent?,
@@ -121,6 +145,14 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
     if live.is_cancelled() {
         return Err(TicketError::Revoked.into());
     }
+    let (access, resp) = match sent {
+        Sent::Copied(access, resp) => (access, resp),
+        Sent::Spliced(mut resp) => {
+            // Only GETs of media get here: no watch state changed, no manifest to rewrite.
+            resp.extensions_mut().insert(MediaTransfer);
+            return Ok(resp);
+        }
+    };
     if claims.scope == Scope::Facade
         && resp.status().is_success()
         && changes_watch_state(&fwd.method, &path)
@@ -167,6 +199,14 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
             Ok(resp)
         }
     }
+}
+
+/// How Plex's answer came back: a response to read or stream (copying), or a response whose
+/// body the player's connection relays by splicing.
+enum Sent {
+    Copied(ServerAccess, Response<Incoming>),
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    Spliced(Response<Body>),
 }
 
 /// A segment or part of a playing stream: many per minute while something plays, so its access

@@ -1,6 +1,6 @@
 //! A deliberately broken Plex for the cases the demo Plex cannot produce: a manifest that is
 //! an HTML page with status 200, or one whose URIs point at another host, a part far larger than
-//! any socket buffer, headers that come late, a body that stalls. It answers `/identity` and `/`
+//! any socket buffer, headers that come late, a body that stalls or ends short of its length. It answers `/identity` and `/`
 //! like PMS (so `plexgate demo --plex-url` accepts it) and serves fixed bodies for everything
 //! else; it records every path it was asked for when the request arrives.
 
@@ -27,7 +27,7 @@ pub struct OddPlex {
     pub seen: Arc<Mutex<Vec<String>>>,
     /// Bodies of any `…/endless.ts` that were dropped (the client side went away).
     pub endless_dropped: Arc<AtomicUsize>,
-    large: Arc<Mutex<HashMap<String, Bytes>>>,
+    large: Arc<Mutex<HashMap<String, (Bytes, &'static str)>>>,
     /// Bytes of large bodies handed to the connection so far.
     pub large_sent: Arc<AtomicU64>,
     header_delay: Arc<Mutex<Option<std::time::Duration>>>,
@@ -89,6 +89,34 @@ impl http_body::Body for Stall {
         }
         self.sent = true;
         std::task::Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&[7u8; 65536])))))
+    }
+}
+
+/// 100 KiB, then (once hyper had time to send them) the end: an upstream that closes short of
+/// the length it announced.
+struct Short {
+    sent: bool,
+    flushed: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl http_body::Body for Short {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        use std::future::Future;
+        if !self.sent {
+            self.sent = true;
+            return std::task::Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![
+                5u8;
+                100 << 10
+            ])))));
+        }
+        std::task::ready!(self.flushed.as_mut().poll(cx));
+        std::task::Poll::Ready(None)
     }
 }
 
@@ -166,7 +194,15 @@ impl OddPlex {
 
     /// Serves `data` at `path` as a `video/mp4` part, streamed in 64 KiB frames.
     pub fn serve_large(&self, path: &str, data: Bytes) {
-        self.large.lock().unwrap().insert(path.to_string(), data);
+        self.serve_large_as(path, data, "video/mp4");
+    }
+
+    /// Serves `data` at `path` with `content_type`, streamed in 64 KiB frames.
+    pub fn serve_large_as(&self, path: &str, data: Bytes, content_type: &'static str) {
+        self.large
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), (data, content_type));
     }
 
     /// Every answer but `/identity` and `/` waits this long before its headers.
@@ -195,14 +231,34 @@ impl OddPlex {
                 "<html><body>401</body></html>".to_string(),
             ),
             _ if large.is_some() => {
-                let data = large.unwrap_or_default();
+                let (data, ct) = large.unwrap_or_default();
                 let len = data.len();
                 let sent = self.large_sent.clone();
                 let mut resp = Response::new(Large { data, sent }.boxed());
                 resp.headers_mut()
-                    .insert("content-type", "video/mp4".parse().unwrap());
+                    .insert("content-type", ct.parse().unwrap());
                 resp.headers_mut()
                     .insert("content-length", len.to_string().parse().unwrap());
+                return resp;
+            }
+            // Both promise a MiB: one goes silent after 64 KiB, one closes after 100 KiB.
+            p if p.ends_with("/stall-sized.mp4") || p.ends_with("/short.mp4") => {
+                let body = if p.ends_with("/short.mp4") {
+                    Short {
+                        sent: false,
+                        flushed: Box::pin(tokio::time::sleep(std::time::Duration::from_millis(
+                            200,
+                        ))),
+                    }
+                    .boxed()
+                } else {
+                    Stall { sent: false }.boxed()
+                };
+                let mut resp = Response::new(body);
+                resp.headers_mut()
+                    .insert("content-type", "video/mp4".parse().unwrap());
+                resp.headers_mut()
+                    .insert("content-length", (1u32 << 20).into());
                 return resp;
             }
             p if p.ends_with("/stall.mp4") => {

@@ -1,0 +1,162 @@
+//! Forwarding a part or segment with `splice(2)` (`crate::relay`): plexgate sends the GET on a
+//! connection it owns, reads only Plex's response head, and hands the connection to the
+//! player's connection to relay the body in the kernel.
+//!
+//! Only parts (`/library/parts/…`, files on Plex's disk) from a plain-HTTP Plex answering 200/206
+//! with a Content-Length are relayed. Anything else returns `None` before a request is sent
+//! (https, a transcoder segment, whose request has effects on Plex) or after the head (chunked,
+//! 304/416, a manifest where a file was expected: the part is asked for again by copying, which
+//! for a file costs Plex nothing). Errors, statuses, the idle timeout,
+//! revocation, byte counts and log lines are the copying path's (`super::proxy`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
+
+use super::manifest;
+use super::proxy::{Forward, Proxy, ProxyError, refuse, revocation};
+use super::session::LiveSession;
+use crate::body::Body;
+use crate::metrics::Metrics;
+use crate::metrics::upstream::{upstream_error, upstream_ttfb};
+use crate::plex::ServerAccess;
+use crate::relay::{Observer, Slot, Source, Spliced, SplicedBody};
+use crate::upstream::plain::PlainError;
+use crate::upstream::{self, Cause, Upstream};
+
+impl Proxy {
+    /// Sends `fwd` (a GET) and, if Plex's answer can be relayed, the response whose body the
+    /// player's connection (`slot`) splices. `Ok(None)`: forward it by copying instead.
+    pub async fn send_spliced(
+        &self,
+        access: &ServerAccess,
+        fwd: &Forward<'_>,
+        slot: Slot,
+        live: &Arc<LiveSession>,
+    ) -> Result<Option<Response<Body>>, ProxyError> {
+        if !fwd.path.as_str().starts_with("/library/parts/") {
+            return Ok(None);
+        }
+        let (uri, headers, route) = self.upstream_request(access, fwd, false)?;
+        if uri.scheme() != Some(&http::uri::Scheme::HTTP) {
+            return Ok(None);
+        }
+        let plain = self.media.plain();
+        let started = Instant::now();
+        let answer = match tokio::time::timeout(self.idle_timeout, plain.get(&uri, &headers)).await
+        {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => {
+                upstream::Error::new(Upstream::Plex, cause_of(&e), None, &route);
+                return Err(ProxyError::Unreachable);
+            }
+            Err(_) => {
+                upstream::Error::new(Upstream::Plex, Cause::Timeout, None, &route);
+                return Err(ProxyError::Timeout);
+            }
+        };
+        upstream_ttfb(Upstream::Plex, started.elapsed());
+        refuse(answer.status, &answer.headers, &route)?;
+        let content_type = answer
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let relayable = matches!(answer.status, StatusCode::OK | StatusCode::PARTIAL_CONTENT)
+            && manifest::kind_of(fwd.path.as_str(), content_type).is_none();
+        let len = match answer.content_length {
+            Some(len) if relayable && answer.early.len() as u64 <= len => len,
+            _ => return Ok(None),
+        };
+        let early = answer.early;
+        let rest = len - early.len() as u64;
+        // The bytes that came with the head are copied; the rest is spliced.
+        self.metrics.proxied_bytes(early.len() as u64);
+        live.add_bytes(early.len() as u64);
+        let watch = Watch {
+            live: live.clone(),
+            metrics: self.metrics.clone(),
+            sent: early.len() as u64,
+        };
+        let release = answer
+            .reusable
+            .then(|| uri.authority().map(|a| plain.releaser(a.to_string())))
+            .flatten();
+        let source = Source::new(
+            answer.conn,
+            rest,
+            self.idle_timeout,
+            Box::new(watch),
+            release,
+            revocation(Some(live)),
+        );
+        let source = match source {
+            Ok(source) => source,
+            Err(e) => {
+                // Out of file descriptors for the pipe, most likely: copying still works.
+                tracing::warn!(error = %e, "could not set up a zero-copy relay; copying instead");
+                return Ok(None);
+            }
+        };
+        let mut headers = super::headers::client_response_headers(&answer.headers);
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("private"));
+        let body = SplicedBody::new(early, source, rest, slot);
+        let mut resp = Response::new(Body::new(body));
+        *resp.status_mut() = answer.status;
+        *resp.headers_mut() = headers;
+        resp.extensions_mut().insert(Spliced);
+        Ok(Some(resp))
+    }
+}
+
+fn cause_of(e: &PlainError) -> Cause {
+    match e {
+        PlainError::Connect(io) => match io.kind() {
+            std::io::ErrorKind::TimedOut => Cause::Timeout,
+            std::io::ErrorKind::NotFound => Cause::Dns,
+            _ => Cause::Refused,
+        },
+        PlainError::Io(_) => Cause::Other,
+        PlainError::Malformed(_) => Cause::Decode,
+    }
+}
+
+/// Counts a relayed body's bytes for the session and metrics, and says when Plex cut it short
+/// (the same WARN line and counter as a copied body).
+struct Watch {
+    live: Arc<LiveSession>,
+    metrics: Arc<Metrics>,
+    sent: u64,
+}
+
+impl Observer for Watch {
+    fn sent(&mut self, n: u64) {
+        self.sent += n;
+        self.metrics.proxied_bytes(n);
+        self.metrics.spliced_bytes(n);
+        self.live.add_bytes(n);
+    }
+
+    fn upstream_failed(&mut self, error: &std::io::Error) {
+        if error.kind() == std::io::ErrorKind::TimedOut {
+            upstream_error(Upstream::Plex, Cause::Timeout);
+            tracing::warn!(
+                session = %self.live.id,
+                bytes = self.sent,
+                cause = %error,
+                "a proxied body was cut short: the player got a truncated body"
+            );
+        } else {
+            upstream_error(Upstream::Plex, Cause::Decode);
+            tracing::warn!(
+                session = %self.live.id,
+                bytes = self.sent,
+                cause = %error,
+                "a proxied body was cut short by Plex: the player got a truncated body"
+            );
+        }
+    }
+}
