@@ -66,17 +66,17 @@ EOF
 start_plexgate() {
     P_PG=$(free_port)
     "$BIN" --listen "127.0.0.1:$P_PG" --log-level warn "$@" demo \
-        --plex-url "http://127.0.0.1:$P_ORIGIN" --plex-token benchtokenvalue0001 >"$WORK/plexgate.log" 2>&1 &
+        --plex-url "http://127.0.0.1:$P_ORIGIN" --plex-token benchtokenvalue0001 >"$WORK/plexgate-$P_PG.log" 2>&1 &
     PIDS+=($!)
     PID_PG=$!
     FACADE=
     for _ in $(seq 200); do
-        FACADE=$(grep -oE 'http://127\.0\.0\.1:[0-9]+/api/plex/proxy/[^ ]+' "$WORK/plexgate.log" | head -1 || true)
+        FACADE=$(grep -oE 'http://127\.0\.0\.1:[0-9]+/api/plex/proxy/[^ ]+' "$WORK/plexgate-$P_PG.log" | head -1 || true)
         [[ -n $FACADE ]] && break
-        kill -0 "$PID_PG" 2>/dev/null || { cat "$WORK/plexgate.log" >&2; echo "$(basename "$0"): plexgate exited" >&2; exit 1; }
+        kill -0 "$PID_PG" 2>/dev/null || { cat "$WORK/plexgate-$P_PG.log" >&2; echo "$(basename "$0"): plexgate exited" >&2; exit 1; }
         sleep 0.05
     done
-    [[ -n $FACADE ]] || { cat "$WORK/plexgate.log" >&2; echo "$(basename "$0"): no facade URL in the demo banner" >&2; exit 1; }
+    [[ -n $FACADE ]] || { cat "$WORK/plexgate-$P_PG.log" >&2; echo "$(basename "$0"): no facade URL in the demo banner" >&2; exit 1; }
     FACADE=${FACADE%/}
 }
 

@@ -1,16 +1,18 @@
 //! The open-file limit, raised at start to what the configuration admits.
 //!
-//! Every client connection is a descriptor, and so is the Plex connection behind each stream.
+//! Every client connection is a descriptor, and so is the Plex connection behind each stream;
+//! a part relayed with splice(2) also holds the two ends of a pipe.
 //! A shell's default soft limit (often 1,024) is far below what `server.max_connections`
 //! (4,096 by default) admits, so without this the accept loop would run out of descriptors long
 //! before the cap it was given, and `/health` would stop answering with it. The hard limit is
 //! what the operator allows (systemd's `LimitNOFILE`, a container's `nofile`); raising the soft
 //! limit up to it needs no privilege.
 
-/// Descriptors the configuration may use: a client and a Plex connection for every admitted
-/// connection, plus headroom for the database, the logs, the listener and name resolution.
+/// Descriptors the configuration may use: a client connection, a Plex connection and a pipe
+/// (two ends, `crate::relay`) for every admitted connection, plus headroom for the database,
+/// the logs, the listener and name resolution.
 pub fn needed(max_connections: usize) -> u64 {
-    2 * max_connections as u64 + 128
+    4 * max_connections as u64 + 128
 }
 
 /// What [`raise_open_files`] found and did.

@@ -26,6 +26,7 @@ use super::Observer;
 /// What the pipe holds at most (Linux rounds to pages; 64 KiB is the kernel's default).
 /// Four times the default means a quarter of the system calls per byte.
 pub const PIPE_SIZE: usize = 256 << 10;
+const DEFAULT_PIPE_SIZE: usize = 64 << 10;
 
 /// A future that resolves when a relay must stop.
 pub type Cancel = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -73,10 +74,15 @@ impl Source {
     ) -> io::Result<Source> {
         let (read_end, write_end) =
             rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
-        // Best effort: a lowered `pipe-max-size` leaves the default, which still works.
-        let pipe_size = rustix::pipe::fcntl_setpipe_size(&write_end, PIPE_SIZE)
-            .or_else(|_| rustix::pipe::fcntl_getpipe_size(&write_end))
-            .unwrap_or(64 << 10);
+        // Grown only for bodies that need it (a small range keeps the default and saves a
+        // system call). Best effort: a lowered `pipe-max-size` leaves the default, which works.
+        let pipe_size = if len > DEFAULT_PIPE_SIZE as u64 {
+            rustix::pipe::fcntl_setpipe_size(&write_end, PIPE_SIZE)
+                .or_else(|_| rustix::pipe::fcntl_getpipe_size(&write_end))
+                .unwrap_or(DEFAULT_PIPE_SIZE)
+        } else {
+            DEFAULT_PIPE_SIZE
+        };
         Ok(Source {
             upstream: Some(upstream),
             read_end,

@@ -88,7 +88,7 @@ fn a_hard_limit_below_max_connections_is_one_warning_naming_the_fix() {
         .find(|l| l.contains("open-file limit is below"))
         .unwrap_or_else(|| panic!("no warning:\n{log}"));
     assert!(warning.contains("\"level\":\"WARN\""), "{warning}");
-    assert!(warning.contains("\"needed\":1128"), "{warning}");
+    assert!(warning.contains("\"needed\":2128"), "{warning}");
     assert!(warning.contains("LimitNOFILE"), "{warning}");
     assert!(warning.contains("server.max_connections"), "{warning}");
 }
