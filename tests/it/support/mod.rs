@@ -107,6 +107,25 @@ pub async fn how_body_ends(
     .expect("the body ends in time")
 }
 
+/// GETs `url` (expecting 200) and reads it to its end: `Ok(bytes)` for a clean end, `Err(bytes)`
+/// when it was cut off. Panics when it does neither within 30 s (a hung player).
+pub async fn body_outcome(url: &str) -> Result<usize, usize> {
+    let mut resp = client().get(url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        let mut got = 0;
+        loop {
+            match resp.chunk().await {
+                Ok(Some(c)) => got += c.len(),
+                Ok(None) => return Ok(got),
+                Err(_) => return Err(got),
+            }
+        }
+    })
+    .await
+    .expect("a failing upstream must not hang the player")
+}
+
 /// Asserts the response is our JSON error shape with `status` and `code`; returns the message.
 pub async fn assert_error(resp: reqwest::Response, status: u16, code: &str) -> String {
     assert_eq!(resp.status().as_u16(), status, "status");
