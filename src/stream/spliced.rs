@@ -83,6 +83,21 @@ impl Proxy {
             .reusable
             .then(|| uri.authority().map(|a| plain.releaser(a.to_string())))
             .flatten();
+        let mut headers = super::headers::client_response_headers(&answer.headers);
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("private"));
+        if rest == 0 {
+            // A small range came whole with the head (a player probing the file's index): the
+            // connection is free again at once, and there is nothing to splice.
+            if let Some(release) = release {
+                release(answer.conn);
+            }
+            let mut resp = Response::new(crate::body::full(early));
+            *resp.status_mut() = answer.status;
+            *resp.headers_mut() = headers;
+            return Ok(Some(resp));
+        }
         let source = Source::new(
             answer.conn,
             rest,
@@ -99,10 +114,6 @@ impl Proxy {
                 return Ok(None);
             }
         };
-        let mut headers = super::headers::client_response_headers(&answer.headers);
-        headers
-            .entry(header::CACHE_CONTROL)
-            .or_insert(HeaderValue::from_static("private"));
         let body = SplicedBody::new(early, source, rest, slot);
         let mut resp = Response::new(Body::new(body));
         *resp.status_mut() = answer.status;

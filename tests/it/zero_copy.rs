@@ -180,3 +180,57 @@ async fn a_paused_player_is_cut_off_when_its_session_is_revoked() {
     );
     demo.shutdown().await;
 }
+
+/// Rows of `/proc/net/tcp` (any state, TIME_WAIT included) whose remote end is `remote`: each
+/// connection plexgate opened to it and has not long forgotten.
+fn connections_to(remote: std::net::SocketAddr) -> usize {
+    let std::net::SocketAddr::V4(v4) = remote else {
+        panic!("loopback v4 expected")
+    };
+    let want = format!(
+        "{:08X}:{:04X}",
+        u32::from_le_bytes(v4.ip().octets()),
+        v4.port()
+    );
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|line| line.split_whitespace().nth(2) == Some(want.as_str()))
+        .count()
+}
+
+#[tokio::test]
+async fn small_parts_and_whole_parts_reuse_one_plex_connection() {
+    let len = 1 << 20;
+    let (odd, demo, _dir, facade) = start("odd-plex-token-splice-6", len, "video/mp4", &[]).await;
+    // A body that arrives whole with Plex's head, as a player's first small range does.
+    let small = "/library/parts/9/2/file.mp4";
+    odd.serve_large(small, pattern(1000));
+    let client = crate::support::client();
+    let before = connections_to(odd.addr.unwrap());
+    for i in 0..6 {
+        let (path, want) = if i % 2 == 0 {
+            (small, 1000)
+        } else {
+            (PART, len)
+        };
+        let url = format!("{}{facade}{path}", demo.url());
+        let body = client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(body.len(), want);
+    }
+    let after = connections_to(odd.addr.unwrap());
+    assert!(
+        after <= before + 1,
+        "{} new connections to Plex for six requests one after another",
+        after - before
+    );
+    demo.shutdown().await;
+}
