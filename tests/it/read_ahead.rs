@@ -19,32 +19,6 @@ use crate::support::odd_plex::{OddPlex, pattern};
 /// before it prunes. Measured: 0.65–1.0 MiB with the bound; 0.95–2.6 MiB before it (autotuned).
 const MOST_QUEUED: u64 = 5 << 18;
 
-/// The bytes waiting in the receive queue of every loopback socket connected to `remote`
-/// (`/proc/net/tcp`: `rx_queue` of the rows whose remote address is `remote`).
-#[cfg(target_os = "linux")]
-fn queued_from(remote: std::net::SocketAddr) -> Vec<u64> {
-    let std::net::SocketAddr::V4(v4) = remote else {
-        panic!("loopback v4 expected")
-    };
-    let want = format!(
-        "{:08X}:{:04X}",
-        u32::from_le_bytes(v4.ip().octets()),
-        v4.port()
-    );
-    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            (cols.get(2) == Some(&want.as_str())).then(|| {
-                let rx = cols[4].split(':').nth(1).unwrap();
-                u64::from_str_radix(rx, 16).unwrap()
-            })
-        })
-        .collect()
-}
-
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_player_leaves_at_most_a_mebibyte_queued_from_plex() {
@@ -94,7 +68,7 @@ async fn a_paused_player_leaves_at_most_a_mebibyte_queued_from_plex() {
         (sent as usize) < len,
         "the whole part was read for a paused player"
     );
-    let queued = queued_from(odd.addr.unwrap());
+    let queued = crate::support::receive_queues_to(odd.addr.unwrap());
     eprintln!(
         "queued in plexgate's socket from Plex: {queued:?}; Plex handed over {} bytes more than the player read",
         sent - read

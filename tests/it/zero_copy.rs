@@ -181,25 +181,6 @@ async fn a_paused_player_is_cut_off_when_its_session_is_revoked() {
     demo.shutdown().await;
 }
 
-/// Rows of `/proc/net/tcp` (any state, TIME_WAIT included) whose remote end is `remote`: each
-/// connection plexgate opened to it and has not long forgotten.
-fn connections_to(remote: std::net::SocketAddr) -> usize {
-    let std::net::SocketAddr::V4(v4) = remote else {
-        panic!("loopback v4 expected")
-    };
-    let want = format!(
-        "{:08X}:{:04X}",
-        u32::from_le_bytes(v4.ip().octets()),
-        v4.port()
-    );
-    std::fs::read_to_string("/proc/net/tcp")
-        .unwrap()
-        .lines()
-        .skip(1)
-        .filter(|line| line.split_whitespace().nth(2) == Some(want.as_str()))
-        .count()
-}
-
 #[tokio::test]
 async fn small_parts_and_whole_parts_reuse_one_plex_connection() {
     let len = 1 << 20;
@@ -208,7 +189,7 @@ async fn small_parts_and_whole_parts_reuse_one_plex_connection() {
     let small = "/library/parts/9/2/file.mp4";
     odd.serve_large(small, pattern(1000));
     let client = crate::support::client();
-    let before = connections_to(odd.addr.unwrap());
+    let before = crate::support::receive_queues_to(odd.addr.unwrap()).len();
     for i in 0..6 {
         let (path, want) = if i % 2 == 0 {
             (small, 1000)
@@ -226,7 +207,7 @@ async fn small_parts_and_whole_parts_reuse_one_plex_connection() {
             .unwrap();
         assert_eq!(body.len(), want);
     }
-    let after = connections_to(odd.addr.unwrap());
+    let after = crate::support::receive_queues_to(odd.addr.unwrap()).len();
     assert!(
         after <= before + 1,
         "{} new connections to Plex for six requests one after another",

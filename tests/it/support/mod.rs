@@ -157,3 +157,29 @@ pub async fn raw_get(origin: &str, path: &str) -> String {
     tcp.read_to_end(&mut out).await.unwrap();
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// One entry per loopback TCP socket (any state, TIME_WAIT included) whose remote end is
+/// `remote`, from `/proc/net/tcp`: the bytes waiting in its receive queue.
+#[cfg(target_os = "linux")]
+pub fn receive_queues_to(remote: std::net::SocketAddr) -> Vec<u64> {
+    let std::net::SocketAddr::V4(v4) = remote else {
+        panic!("loopback v4 expected")
+    };
+    let want = format!(
+        "{:08X}:{:04X}",
+        u32::from_le_bytes(v4.ip().octets()),
+        v4.port()
+    );
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            (cols.get(2) == Some(&want.as_str())).then(|| {
+                let rx = cols[4].split(':').nth(1).unwrap();
+                u64::from_str_radix(rx, 16).unwrap()
+            })
+        })
+        .collect()
+}
