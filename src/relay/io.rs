@@ -9,7 +9,7 @@ use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::{Slot, is_placeholder};
+use super::{Slot, Source, is_placeholder};
 
 /// A TCP connection served by hyper that can relay [`super::SplicedBody`] placeholders.
 #[derive(Debug)]
@@ -29,13 +29,15 @@ impl RelayIo {
 
     fn poll_relay(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
         let mut slot = self.slot.lock();
-        let Some(source) = slot.as_mut() else {
+        let Some(source) = slot.source.as_mut() else {
             // Writing the placeholder's bytes would send zeros as media: refuse instead.
             return Poll::Ready(Err(io::Error::other("a spliced body lost its source")));
         };
         let polled = source.poll_relay(cx, self.io.inner(), max);
-        if matches!(polled, Poll::Ready(Err(_))) || source.is_done() {
-            *slot = None;
+        if matches!(polled, Poll::Ready(Err(_))) {
+            slot.source = None;
+        } else if source.is_done() {
+            slot.spare = slot.source.take().and_then(Source::into_spare);
         }
         polled
     }

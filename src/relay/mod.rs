@@ -30,7 +30,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
 pub use io::RelayIo;
-pub use pipe::{Cancel, PIPE_SIZE, Source};
+pub use pipe::{Cancel, PIPE_SIZE, Pipe, Source};
 
 use crate::body::BoxError;
 
@@ -60,15 +60,32 @@ pub trait Observer: Send {
 }
 
 /// The per-connection handoff between the handler that makes a [`SplicedBody`] and the
-/// [`RelayIo`] that writes it. Cheap to clone.
+/// [`RelayIo`] that writes it; it also keeps the connection's pipe between bodies. Cheap to
+/// clone.
 #[derive(Clone, Debug, Default)]
-pub struct Slot(Arc<Mutex<Option<Source>>>);
+pub struct Slot(Arc<Mutex<SlotState>>);
+
+#[derive(Debug, Default)]
+struct SlotState {
+    /// The body being relayed.
+    source: Option<Source>,
+    /// An empty pipe left by the last body that was relayed whole.
+    spare: Option<Pipe>,
+}
 
 impl Slot {
-    fn lock(&self) -> MutexGuard<'_, Option<Source>> {
-        // A panic while holding it leaves at worst a half-relayed source, which the next
-        // `put` replaces.
+    fn lock(&self) -> MutexGuard<'_, SlotState> {
+        // A panic while holding it leaves at worst a half-relayed source, which the next body
+        // replaces.
         self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A pipe for the next body: the connection's spare one, or a new one.
+    pub fn pipe(&self) -> std::io::Result<Pipe> {
+        match self.lock().spare.take() {
+            Some(pipe) => Ok(pipe),
+            None => Pipe::new(),
+        }
     }
 }
 
@@ -123,7 +140,7 @@ impl HttpBody for SplicedBody {
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if let Some(source) = self.source.take() {
-            *self.slot.lock() = Some(source);
+            self.slot.lock().source = Some(source);
         }
         if let Some(head) = self.head.take() {
             return Poll::Ready(Some(Ok(Frame::data(head))));

@@ -98,22 +98,23 @@ impl Proxy {
             *resp.headers_mut() = headers;
             return Ok(Some(resp));
         }
-        let source = Source::new(
-            answer.conn,
-            rest,
-            self.idle_timeout,
-            Box::new(watch),
-            release,
-            revocation(Some(live)),
-        );
-        let source = match source {
-            Ok(source) => source,
+        let pipe = match slot.pipe() {
+            Ok(pipe) => pipe,
             Err(e) => {
                 // Out of file descriptors for the pipe, most likely: copying still works.
                 tracing::warn!(error = %e, "could not set up a zero-copy relay; copying instead");
                 return Ok(None);
             }
         };
+        let source = Source::new(
+            answer.conn,
+            pipe,
+            rest,
+            self.idle_timeout,
+            Box::new(watch),
+            release,
+            revocation(Some(live)),
+        );
         let body = SplicedBody::new(early, source, rest, slot);
         let mut resp = Response::new(Body::new(body));
         *resp.status_mut() = answer.status;

@@ -215,3 +215,38 @@ async fn small_parts_and_whole_parts_reuse_one_plex_connection() {
     );
     demo.shutdown().await;
 }
+
+#[tokio::test]
+async fn one_player_connection_relays_bodies_of_every_size_byte_exact() {
+    // The connection keeps its pipe from body to body: bytes left in it would shift the next
+    // answer, which the pattern would show.
+    let (odd, demo, _dir, facade) =
+        start("odd-plex-token-splice-7", 3 << 20, "video/mp4", &[]).await;
+    let sizes = [
+        ("/library/parts/9/2/file.mp4", 60 << 10), // spliced through the default-size pipe
+        (PART, 3 << 20),                           // the same pipe, grown
+        ("/library/parts/9/3/file.mp4", 1000),     // came whole with Plex's head
+        ("/library/parts/9/4/file.mp4", 300 << 10),
+    ];
+    for (path, len) in &sizes[..] {
+        if *path != PART {
+            odd.serve_large(path, pattern(*len));
+        }
+    }
+    let client = crate::support::client();
+    for (path, len) in sizes.iter().chain(sizes.iter().rev()) {
+        let body = client
+            .get(format!("{}{facade}{path}", demo.url()))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(
+            body == pattern(*len),
+            "{path} ({len} bytes) arrived changed"
+        );
+    }
+    demo.shutdown().await;
+}
