@@ -12,9 +12,9 @@
 # Per cell (file size × connections) each target gets one wrk run of $DURATION, targets in a
 # rotating order, $RUNS rounds; the table shows the median over rounds of req/s as a ratio to
 # direct, the proxy's CPU (% of one core, from /proc utime+stime) and its peak RSS (sampled
-# every 100 ms; nginx counts its workers). TTFB is the median of $TTFB_N sequential
-# fetches (request sent → first response byte, fresh connections), shown as the difference to
-# direct.
+# every 100 ms; nginx counts its workers). TTFB (request sent → first response byte, fresh
+# connections) is taken for each file size in the cells, $TTFB_N fetches per target in rounds of 10,
+# shown as the median over rounds of the difference to direct's round.
 #
 # Usage: bash benches/compare.sh                    (≈ 5 min with the defaults)
 #        RUNS=1 DURATION=3s bash benches/compare.sh (a smoke)
@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-8s}
-TTFB_N=${TTFB_N:-50}
+TTFB_N=${TTFB_N:-200}
 CELLS=${CELLS:-"2:1 2:16 2:64 8:1 8:16"} # MiB:connections
 TARGETS=(direct nginx caddy plexgate pg-copy)
 
@@ -177,42 +177,61 @@ ratios() { # cell target → median over rounds of rps(target)/rps(direct), pair
         awk '{printf "%s ", $1 / $2}' | median
 }
 
-ttfb_ms() { # url → median time to first byte, ms
+ttfb_deltas() { # mib → "target Δms" lines: median over rounds of ttfb(target) − ttfb(direct)
     # From the request's last byte sent to the response's first byte received, on a fresh
     # connection each time (connect not counted). curl's %{time_starttransfer} is not used: it
     # is taken inside curl's read loop, after whole reads (it put nginx, whose first byte comes
     # ~1 ms after direct's here, at +0.3 ms), so it measures curl as much as the proxy.
-    python3 - "$1" "$TTFB_N" <<'PY'
+    # Rounds of 10 back-to-back fetches per target, targets taking turns (rotating who goes
+    # first); each target's round median is compared with direct's of the same round, so the
+    # host's slow spells hit every target alike. (Alternating single fetches measured wake-up
+    # latency of idle processes instead: every target's first byte came ~1 ms later.)
+    local args=()
+    for t in "${TARGETS[@]}"; do args+=("$t=$(base_of "$t")/library/parts/$1/1/file.mp4"); done
+    python3 - "$TTFB_N" "${args[@]}" <<'PY'
 import socket, statistics, sys, time
 from urllib.parse import urlsplit
-url, n = urlsplit(sys.argv[1]), int(sys.argv[2])
-head = f"GET {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nAccept: */*\r\nConnection: close\r\n\r\n".encode()
-took = []
-for _ in range(n):
+n = int(sys.argv[1])
+targets = [a.split("=", 1) for a in sys.argv[2:]]
+
+def ttfb(url):
     s = socket.create_connection((url.hostname, url.port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    head = f"GET {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
     started = time.perf_counter()
-    s.sendall(head)
+    s.sendall(head.encode())
     s.recv(1)
-    took.append(time.perf_counter() - started)
+    took = time.perf_counter() - started
     while s.recv(1 << 20):  # the whole answer, as a player reads it
         pass
     s.close()
-print(f"{1000 * statistics.median(took):.3f}")
+    return took
+
+BLOCK = 10  # back-to-back fetches, as a player fetches segments
+deltas = {name: [] for name, _ in targets}
+for i in range(max(1, n // BLOCK)):
+    order = targets[i % len(targets):] + targets[: i % len(targets)]
+    got = {name: statistics.median(ttfb(urlsplit(url)) for _ in range(BLOCK)) for name, url in order}
+    for name in got:
+        deltas[name].append(got[name] - (got["direct"] if name != "direct" else 0))
+for name, d in deltas.items():
+    print(name, f"{1000 * statistics.median(d):.3f}")
 PY
 }
 declare -A TTFB
-for t in "${TARGETS[@]}"; do
-    TTFB[$t]=$(ttfb_ms "$(base_of "$t")/library/parts/2/1/file.mp4")
+TTFB_SIZES=$(for cell in $CELLS; do echo "${cell%%:*}"; done | sort -nu | tr '\n' ' ')
+for mib in $TTFB_SIZES; do
+    while read -r t ms; do TTFB[$mib/$t]=$ms; done < <(ttfb_deltas "$mib")
 done
 
 echo
-echo "req/s as a ratio to direct (median of $RUNS interleaved rounds of $DURATION each); TTFB: median of $TTFB_N fetches"
+echo "req/s as a ratio to direct (median of $RUNS interleaved rounds of $DURATION each); TTFB Δ: median over rounds of 10 fetches, $TTFB_N per target"
 printf '| %-8s |' target
 for cell in $CELLS; do printf ' %s MiB c=%s |' "${cell%%:*}" "${cell##*:}"; done
-printf ' TTFB Δ 2 MiB |\n|---|'
-for _ in $CELLS; do printf -- '---:|'; done
-printf -- '---:|\n'
+for mib in $TTFB_SIZES; do printf ' TTFB Δ %s MiB |' "$mib"; done
+printf '\n|---|'
+for _ in $CELLS $TTFB_SIZES; do printf -- '---:|'; done
+printf '\n'
 for t in "${TARGETS[@]}"; do
     printf '| %-8s |' "$t"
     for cell in $CELLS; do
@@ -222,11 +241,14 @@ for t in "${TARGETS[@]}"; do
             printf ' %.2f |' "$(ratios "$cell" "$t")"
         fi
     done
-    if [[ $t == direct ]]; then
-        printf ' %s ms |\n' "${TTFB[direct]}"
-    else
-        printf ' %s ms |\n' "$(awk -v a="${TTFB[$t]}" -v b="${TTFB[direct]}" 'BEGIN {printf "%+.2f", a - b}')"
-    fi
+    for mib in $TTFB_SIZES; do
+        if [[ $t == direct ]]; then
+            printf ' %s ms |' "${TTFB[$mib/direct]}"
+        else
+            printf ' %+.2f ms |' "${TTFB[$mib/$t]}"
+        fi
+    done
+    echo
 done
 echo
 echo "proxy CPU (% of one core, median) / peak RSS (MiB, max over rounds) per cell"
