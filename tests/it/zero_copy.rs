@@ -1,7 +1,8 @@
 //! Parts relayed with splice(2) (`stream.zero_copy`, Linux): the player gets Plex's bytes
 //! exactly, never the placeholders the relay stands them in with; everything the relay cannot
-//! carry (HTTP/2 players, `zero_copy = false`) is copied; and a revoked session cuts a relayed
-//! body even while its player is paused. (Plex going silent or closing short mid-part is in
+//! carry (HTTP/2 players, `zero_copy = false`) is copied; a revoked session cuts a relayed
+//! body even while its player is paused, and only that session's: a second viewer relaying at
+//! the same time gets its part whole. (Plex going silent or closing short mid-part is in
 //! `playback_life`, for both paths.)
 
 use std::time::Duration;
@@ -137,19 +138,13 @@ async fn a_text_part_to_a_gzip_player_is_neither_compressed_nor_placeholders() {
     demo.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_paused_player_is_cut_off_when_its_session_is_revoked() {
-    let len = 64 << 20;
-    let odd = OddPlex::start("odd-plex-token-splice-5").await;
-    odd.serve_large(PART, pattern(len));
-    let dir = tempfile::tempdir().unwrap();
-    let demo = demo_against(&odd.url(), &odd.token, dir.path(), &[]).await;
-    let canary = Canary::new(&[&odd.token]);
-    let (mut b, facade) = demo_browser(&demo, &canary).await;
+/// A player on a raw connection that asks for `path` under `facade`, reads 1 MiB of it and
+/// then pauses (reads nothing more until the caller resumes it).
+async fn paused_player(demo: &plexgate::app::demo::Demo, path: &str) -> tokio::net::TcpStream {
     let addr = demo.url().trim_start_matches("http://").to_string();
     let mut player = tokio::net::TcpStream::connect(addr).await.unwrap();
     player
-        .write_all(format!("GET {facade}{PART} HTTP/1.1\r\nhost: plexgate\r\n\r\n").as_bytes())
+        .write_all(format!("GET {path} HTTP/1.1\r\nhost: plexgate\r\n\r\n").as_bytes())
         .await
         .unwrap();
     let mut buf = vec![0u8; 64 << 10];
@@ -159,11 +154,14 @@ async fn a_paused_player_is_cut_off_when_its_session_is_revoked() {
         assert!(n > 0, "the body ended after {read} bytes");
         read += n;
     }
-    // Paused: the player reads nothing while the user signs out.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(b.post("/api/auth/logout").await.status, 200);
-    // Resuming, it finds the connection closed well before the part's end.
-    let rest = tokio::time::timeout(Duration::from_secs(10), async {
+    player
+}
+
+/// Resumes a paused player: the bytes it still gets before its connection ends (bounded by
+/// 10 s, so a relay that never ends fails the test instead of hanging it).
+async fn bytes_until_closed(player: &mut tokio::net::TcpStream) -> usize {
+    let mut buf = vec![0u8; 64 << 10];
+    tokio::time::timeout(Duration::from_secs(10), async {
         let mut more = 0;
         loop {
             match player.read(&mut buf).await {
@@ -173,10 +171,72 @@ async fn a_paused_player_is_cut_off_when_its_session_is_revoked() {
         }
     })
     .await
-    .expect("a revoked relay must close the player's connection");
+    .expect("a revoked relay must close the player's connection")
+}
+
+#[tokio::test]
+async fn a_paused_player_is_cut_off_when_its_session_is_revoked() {
+    let len = 64 << 20;
+    let odd = OddPlex::start("odd-plex-token-splice-5").await;
+    odd.serve_large(PART, pattern(len));
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo_against(&odd.url(), &odd.token, dir.path(), &[]).await;
+    let canary = Canary::new(&[&odd.token]);
+    let (mut b, facade) = demo_browser(&demo, &canary).await;
+    let mut player = paused_player(&demo, &format!("{facade}{PART}")).await;
+    // Paused: the player reads nothing while the user signs out.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(b.post("/api/auth/logout").await.status, 200);
+    // Resuming, it finds the connection closed well before the part's end.
+    let rest = bytes_until_closed(&mut player).await;
     assert!(
-        read + rest < len,
+        (1 << 20) + rest < len,
         "the whole part reached a player whose session was revoked"
+    );
+    demo.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_viewers_relay_at_once_and_a_sign_out_cuts_only_its_own() {
+    let len = 32 << 20;
+    let odd = OddPlex::start("odd-plex-token-splice-8").await;
+    odd.serve_large(PART, pattern(len));
+    let dir = tempfile::tempdir().unwrap();
+    let extra = [("metrics.enabled", "true")];
+    let demo = demo_against(&odd.url(), &odd.token, dir.path(), &extra).await;
+    let canary = Canary::new(&[&odd.token]);
+    let (mut leaving, facade_leaving) = demo_browser(&demo, &canary).await;
+    let (_staying, facade_staying) = demo_browser(&demo, &canary).await;
+    // Both viewers are mid-part on their own connections, both spliced.
+    let mut gone = paused_player(&demo, &format!("{facade_leaving}{PART}")).await;
+    let staying = crate::support::client()
+        .get(format!("{}{facade_staying}{PART}", demo.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(staying.status(), 200);
+    let mut staying = staying;
+    let mut got = Vec::with_capacity(len);
+    while got.len() < (1 << 20) {
+        got.extend_from_slice(&staying.chunk().await.unwrap().expect("more of the part"));
+    }
+    assert_eq!(leaving.post("/api/auth/logout").await.status, 200);
+    let rest = bytes_until_closed(&mut gone).await;
+    assert!(
+        (1 << 20) + rest < len,
+        "the signed-out viewer got the whole part"
+    );
+    // The other viewer's part goes on to the end, byte-exact.
+    while let Some(chunk) = staying.chunk().await.unwrap() {
+        got.extend_from_slice(&chunk);
+    }
+    assert!(
+        got == pattern(len),
+        "the staying viewer's part arrived changed"
+    );
+    assert!(
+        spliced_bytes(&demo).await > len as u64 / 2,
+        "the parts were not spliced"
     );
     demo.shutdown().await;
 }
