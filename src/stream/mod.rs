@@ -12,3 +12,6 @@ pub mod session;
 #[cfg(target_os = "linux")]
 mod spliced;
 pub mod ticket;
+
+#[cfg(target_os = "linux")]
+pub use spliced::Relayed;

@@ -2,12 +2,13 @@
 //! connection it owns, reads only Plex's response head, and hands the connection to the
 //! player's connection to relay the body in the kernel.
 //!
-//! Only parts (`/library/parts/…`, files on Plex's disk) from a plain-HTTP Plex answering 200/206
-//! with a Content-Length are relayed. Anything else returns `None` before a request is sent
-//! (https, a transcoder segment, whose request has effects on Plex) or after the head (chunked,
-//! 304/416, a manifest where a file was expected: the part is asked for again by copying, which
-//! for a file costs Plex nothing). Errors, statuses, the idle timeout,
-//! revocation, byte counts and log lines are the copying path's (`super::proxy`).
+//! A media GET (a part, a transcoder segment) to a plain-HTTP Plex answering 200/206 with a
+//! Content-Length is relayed. An https Plex is not asked here at all ([`Relayed::NotSent`]).
+//! Any other answer (chunked, 304/416, a manifest where media was expected) is handed on as
+//! hyper reads it ([`Relayed::Copy`]) for the copying path to forward: Plex is never asked
+//! twice, which matters for a segment, whose request has effects on the transcoder. Errors,
+//! statuses, the idle timeout, revocation, byte counts and log lines are the copying path's
+//! (`super::proxy`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,22 +27,30 @@ use crate::relay::{Observer, Slot, Source, Spliced, SplicedBody};
 use crate::upstream::plain::PlainError;
 use crate::upstream::{self, Cause, Upstream};
 
+/// What [`Proxy::send_spliced`] did with a media GET.
+#[derive(Debug)]
+pub enum Relayed {
+    /// The answer, its body spliced by the player's connection.
+    Spliced(Response<Body>),
+    /// Plex's answer, which cannot be spliced: forward it by copying.
+    Copy(http::Response<hyper::body::Incoming>),
+    /// Nothing was sent (an https Plex): send it by the copying path.
+    NotSent,
+}
+
 impl Proxy {
-    /// Sends `fwd` (a GET) and, if Plex's answer can be relayed, the response whose body the
-    /// player's connection (`slot`) splices. `Ok(None)`: forward it by copying instead.
+    /// Sends `fwd` (a GET of media) on a connection plexgate owns and, if Plex's answer can be
+    /// relayed, answers with a body the player's connection (`slot`) splices.
     pub async fn send_spliced(
         &self,
         access: &ServerAccess,
         fwd: &Forward<'_>,
         slot: Slot,
         live: &Arc<LiveSession>,
-    ) -> Result<Option<Response<Body>>, ProxyError> {
-        if !fwd.path.as_str().starts_with("/library/parts/") {
-            return Ok(None);
-        }
+    ) -> Result<Relayed, ProxyError> {
         let (uri, headers, route) = self.upstream_request(access, fwd, false)?;
         if uri.scheme() != Some(&http::uri::Scheme::HTTP) {
-            return Ok(None);
+            return Ok(Relayed::NotSent);
         }
         let plain = self.media.plain();
         let started = Instant::now();
@@ -65,12 +74,26 @@ impl Proxy {
             .and_then(|v| v.to_str().ok());
         let relayable = matches!(answer.status, StatusCode::OK | StatusCode::PARTIAL_CONTENT)
             && manifest::kind_of(fwd.path.as_str(), content_type).is_none();
-        let len = match answer.content_length {
-            Some(len) if relayable && answer.early.len() as u64 <= len => len,
-            _ => return Ok(None),
+        let whole = answer.early.len() as u64;
+        let pipe = match answer.content_length.filter(|len| relayable && whole <= *len) {
+            // A small range came whole with the head (a player probing a file's index).
+            Some(len) if len == whole => Ok(None),
+            Some(len) => slot.pipe().map(|pipe| Some((len - whole, pipe))).map_err(|e| {
+                // Out of file descriptors for the pipe, most likely: copying still works.
+                tracing::warn!(error = %e, "could not set up a zero-copy relay; copying instead");
+            }),
+            None => Err(()),
+        };
+        let Ok(pipe) = pipe else {
+            return match answer.into_response(&uri).await {
+                Ok(resp) => Ok(Relayed::Copy(resp)),
+                Err(e) => {
+                    upstream::Error::new(Upstream::Plex, cause_of(&e), None, &route);
+                    Err(ProxyError::Unreachable)
+                }
+            };
         };
         let early = answer.early;
-        let rest = len - early.len() as u64;
         // The bytes that came with the head are copied; the rest is spliced.
         self.metrics.proxied_bytes(early.len() as u64);
         live.add_bytes(early.len() as u64);
@@ -87,24 +110,15 @@ impl Proxy {
         headers
             .entry(header::CACHE_CONTROL)
             .or_insert(HeaderValue::from_static("private"));
-        if rest == 0 {
-            // A small range came whole with the head (a player probing the file's index): the
-            // connection is free again at once, and there is nothing to splice.
+        let Some((rest, pipe)) = pipe else {
+            // Nothing to splice, and the connection is free again at once.
             if let Some(release) = release {
                 release(answer.conn);
             }
             let mut resp = Response::new(crate::body::full(early));
             *resp.status_mut() = answer.status;
             *resp.headers_mut() = headers;
-            return Ok(Some(resp));
-        }
-        let pipe = match slot.pipe() {
-            Ok(pipe) => pipe,
-            Err(e) => {
-                // Out of file descriptors for the pipe, most likely: copying still works.
-                tracing::warn!(error = %e, "could not set up a zero-copy relay; copying instead");
-                return Ok(None);
-            }
+            return Ok(Relayed::Spliced(resp));
         };
         let source = Source::new(
             answer.conn,
@@ -120,7 +134,7 @@ impl Proxy {
         *resp.status_mut() = answer.status;
         *resp.headers_mut() = headers;
         resp.extensions_mut().insert(Spliced);
-        Ok(Some(resp))
+        Ok(Relayed::Spliced(resp))
     }
 }
 

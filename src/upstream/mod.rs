@@ -19,6 +19,8 @@ mod error;
 pub mod media;
 #[cfg(target_os = "linux")]
 pub mod plain;
+#[cfg(target_os = "linux")]
+mod replay;
 
 pub use body::read_bounded;
 pub use client::builder;

@@ -4,8 +4,8 @@
 //!
 //! Deliberately small: one request head written whole, one response head parsed with
 //! `httparse` (hyper's own parser), no body reading at all. The caller relays a 200/206 with a
-//! Content-Length and nothing else; anything that needs more HTTP (chunked bodies, TLS,
-//! redirects, h2) goes through [`super::media::MediaClient`] as before. Connections are kept
+//! Content-Length; any other answer is handed to hyper as it stands (`Answer::into_response`,
+//! `super::replay`), never asked for again. TLS goes through [`super::media::MediaClient`]. Connections are kept
 //! alive per server and reused when a body was relayed whole, like the media client's pool.
 
 use std::collections::HashMap;
@@ -54,6 +54,8 @@ pub struct Answer {
     pub status: StatusCode,
     /// Headers as Plex sent them.
     pub headers: HeaderMap,
+    /// The response head as it arrived (for `into_response`, `super::replay`).
+    pub(super) head: Bytes,
     /// Body bytes that arrived with the head (already read).
     pub early: Bytes,
     /// Content-Length, if given and there is no Transfer-Encoding.
@@ -202,6 +204,7 @@ async fn exchange(mut conn: TcpStream, head: &[u8]) -> Result<Answer, PlainError
                 return Ok(Answer {
                     status: parsed.0,
                     headers: parsed.1,
+                    head: buf.freeze(),
                     early,
                     content_length: parsed.2,
                     reusable: parsed.3,

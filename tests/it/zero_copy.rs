@@ -310,3 +310,53 @@ async fn one_player_connection_relays_bodies_of_every_size_byte_exact() {
     }
     demo.shutdown().await;
 }
+
+#[tokio::test]
+async fn transcoder_segments_are_spliced_and_never_asked_for_twice() {
+    // A segment's GET has effects on Plex's transcoder: whatever its framing, Plex sees it once.
+    let (odd, demo, _dir, facade) = start(
+        "odd-plex-token-splice-9",
+        1 << 20,
+        "video/mp4",
+        &[("metrics.enabled", "true")],
+    )
+    .await;
+    let session = "/video/:/transcode/universal/session/0ddba11/0";
+    let sized = format!("{session}/1.ts");
+    let chunked = format!("{session}/2.ts");
+    let chunked_part = "/library/parts/9/5/file.mp4";
+    odd.serve_large_as(&sized, pattern(2 << 20), "video/mp2t");
+    odd.serve_chunked(&chunked, pattern(3 << 20));
+    odd.serve_chunked(chunked_part, pattern(1 << 20));
+    let client = crate::support::client();
+    let mut spliced = spliced_bytes(&demo).await;
+    for (path, len, splices) in [
+        (sized.as_str(), 2 << 20, true),
+        (chunked.as_str(), 3 << 20, false),
+        (chunked_part, 1 << 20, false),
+    ] {
+        let resp = client
+            .get(format!("{}{facade}{path}", demo.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let body = resp.bytes().await.unwrap();
+        assert!(body == pattern(len), "{path} arrived changed");
+        assert_eq!(
+            odd.asked(path),
+            1,
+            "{path} was asked for {} times",
+            odd.asked(path)
+        );
+        let now = spliced_bytes(&demo).await;
+        assert_eq!(
+            now > spliced,
+            splices,
+            "{path}: spliced {} bytes",
+            now - spliced
+        );
+        spliced = now;
+    }
+    demo.shutdown().await;
+}

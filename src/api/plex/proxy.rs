@@ -17,6 +17,8 @@ use crate::http::json::read_body;
 use crate::http::{ApiError, Body, MediaTransfer, PathParams};
 use crate::plex::ServerAccess;
 use crate::plex::identity_headers::BROWSER_PARAMS_KEPT;
+#[cfg(target_os = "linux")]
+use crate::stream::Relayed;
 use crate::stream::manifest::{self, LeakGuard, ManifestKind, UriMapper};
 use crate::stream::playback;
 use crate::stream::proxy::{Forward, ProxyError};
@@ -112,9 +114,11 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
                 && is_media(&claims.scope, &path)
         }) {
             match proxy.send_spliced(&access, &fwd, slot, &live).await {
-                Ok(Some(resp)) => return Ok(Sent::Spliced(resp)),
-                // Not relayable (https, chunked, 304…): the copying path asks again.
-                Ok(None) => {}
+                Ok(Relayed::Spliced(resp)) => return Ok(Sent::Spliced(resp)),
+                // Plex's answer cannot be spliced (chunked, 304, a manifest): copy it as is.
+                Ok(Relayed::Copy(resp)) => return Ok(Sent::Copied(access, resp)),
+                // An https Plex: the copying path sends it.
+                Ok(Relayed::NotSent) => {}
                 Err(ProxyError::Unreachable) => unreachable = true,
                 Err(e) => return Err(e.into()),
             }

@@ -27,11 +27,14 @@ pub struct OddPlex {
     pub seen: Arc<Mutex<Vec<String>>>,
     /// Bodies of any `…/endless.ts` that were dropped (the client side went away).
     pub endless_dropped: Arc<AtomicUsize>,
-    large: Arc<Mutex<HashMap<String, (Bytes, &'static str)>>>,
+    large: Arc<Mutex<HashMap<String, LargeBody>>>,
     /// Bytes of large bodies handed to the connection so far.
     pub large_sent: Arc<AtomicU64>,
     header_delay: Arc<Mutex<Option<std::time::Duration>>>,
 }
+
+/// A large body's bytes, its content type, and whether it goes out chunked.
+type LargeBody = (Bytes, &'static str, bool);
 
 /// `len` bytes whose value at offset `i` is `pattern_byte(i)`, so a reader can check each one.
 pub fn pattern(len: usize) -> Bytes {
@@ -47,6 +50,8 @@ pub fn pattern_byte(i: usize) -> u8 {
 struct Large {
     data: Bytes,
     sent: Arc<AtomicU64>,
+    /// Sent with `Transfer-Encoding: chunked` instead of a Content-Length.
+    chunked: bool,
 }
 
 impl http_body::Body for Large {
@@ -67,6 +72,10 @@ impl http_body::Body for Large {
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
+        if self.chunked {
+            // An inexact hint and no Content-Length header make hyper send chunks.
+            return http_body::SizeHint::default();
+        }
         http_body::SizeHint::with_exact(self.data.len() as u64)
     }
 }
@@ -202,7 +211,26 @@ impl OddPlex {
         self.large
             .lock()
             .unwrap()
-            .insert(path.to_string(), (data, content_type));
+            .insert(path.to_string(), (data, content_type, false));
+    }
+
+    /// Serves `data` at `path` as `video/mp2t` in chunked encoding (no Content-Length), as a
+    /// transcoder may send a segment it is still writing.
+    pub fn serve_chunked(&self, path: &str, data: Bytes) {
+        self.large
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), (data, "video/mp2t", true));
+    }
+
+    /// How many times `path` was asked for.
+    pub fn asked(&self, path: &str) -> usize {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| *p == path)
+            .count()
     }
 
     /// Every answer but `/identity` and `/` waits this long before its headers.
@@ -231,14 +259,23 @@ impl OddPlex {
                 "<html><body>401</body></html>".to_string(),
             ),
             _ if large.is_some() => {
-                let (data, ct) = large.unwrap_or_default();
+                let (data, ct, chunked) = large.unwrap_or_default();
                 let len = data.len();
                 let sent = self.large_sent.clone();
-                let mut resp = Response::new(Large { data, sent }.boxed());
+                let mut resp = Response::new(
+                    Large {
+                        data,
+                        sent,
+                        chunked,
+                    }
+                    .boxed(),
+                );
                 resp.headers_mut()
                     .insert("content-type", ct.parse().unwrap());
-                resp.headers_mut()
-                    .insert("content-length", len.to_string().parse().unwrap());
+                if !chunked {
+                    resp.headers_mut()
+                        .insert("content-length", len.to_string().parse().unwrap());
+                }
                 return resp;
             }
             // Both promise a MiB: one goes silent after 64 KiB, one closes after 100 KiB.
