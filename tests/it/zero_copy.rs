@@ -34,6 +34,11 @@ async fn spliced_bytes(demo: &plexgate::app::demo::Demo) -> u64 {
         .unwrap()
 }
 
+/// The whole body of a GET of `url` (any failure fails the test: the bytes are the point).
+async fn fetch(client: &reqwest::Client, url: &str) -> bytes::Bytes {
+    client.get(url).send().await.unwrap().bytes().await.unwrap()
+}
+
 /// A Plex serving `len` pattern bytes at [`PART`] as `content_type`, plexgate in front with
 /// `extra` settings, and the facade base of a signed-in demo browser.
 async fn start(
@@ -67,14 +72,7 @@ async fn parts_are_spliced_byte_exact_and_copied_when_turned_off() {
         // Twice over one player connection: the second answer reuses Plex's connection.
         let client = crate::support::client();
         for _ in 0..2 {
-            let body = client
-                .get(&url)
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
+            let body = fetch(&client, &url).await;
             assert!(
                 body == pattern(len),
                 "zero_copy={zero_copy}: the bytes differ"
@@ -256,15 +254,7 @@ async fn small_parts_and_whole_parts_reuse_one_plex_connection() {
         } else {
             (PART, len)
         };
-        let url = format!("{}{facade}{path}", demo.url());
-        let body = client
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let body = fetch(&client, &format!("{}{facade}{path}", demo.url())).await;
         assert_eq!(body.len(), want);
     }
     let after = crate::support::receive_queues_to(odd.addr.unwrap()).len();
@@ -295,14 +285,7 @@ async fn one_player_connection_relays_bodies_of_every_size_byte_exact() {
     }
     let client = crate::support::client();
     for (path, len) in sizes.iter().chain(sizes.iter().rev()) {
-        let body = client
-            .get(format!("{}{facade}{path}", demo.url()))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let body = fetch(&client, &format!("{}{facade}{path}", demo.url())).await;
         assert!(
             body == pattern(*len),
             "{path} ({len} bytes) arrived changed"
