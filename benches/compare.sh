@@ -19,6 +19,8 @@
 # Usage: bash benches/compare.sh                    (≈ 5 min with the defaults)
 #        RUNS=1 DURATION=3s bash benches/compare.sh (a smoke)
 #        BIN=target/release/plexgate …             (skip the release build)
+#        SEGMENTS=1 CELLS="2:1 2:16" …   (the files at a transcoder segment's path instead of a
+#                                    part's: the HLS case, relayed by plexgate the same way)
 #        PERF=/tmp/pg.data CELLS=2:1 bash benches/compare.sh
 #                                   (also records plexgate's CPU profile with `perf record -g`
 #                                    during its runs; read it with `perf report -i /tmp/pg.data`)
@@ -49,9 +51,16 @@ fi
 # shellcheck source=benches/media.sh
 source benches/media.sh # WORK, free_port, PIDS, wait_http, media_file, start_origin, start_plexgate, cpu_ticks, rss_kib
 
+media_path() { # mib → where the file of that size is served and fetched
+    if [[ ${SEGMENTS:-0} == 1 ]]; then
+        echo "/video/:/transcode/universal/session/bench/$1/0.ts"
+    else
+        echo "/library/parts/$1/1/file.mp4"
+    fi
+}
 for cell in $CELLS; do
     mib=${cell%%:*}
-    [[ -f $WORK/root/library/parts/$mib/1/file.mp4 ]] || media_file "/library/parts/$mib/1/file.mp4" "$mib"
+    [[ -f $WORK/root$(media_path "$mib") ]] || media_file "$(media_path "$mib")" "$mib"
 done
 start_origin
 
@@ -124,9 +133,10 @@ pids_of() {
         pg-copy) echo "$PID_COPY" ;;
     esac
 }
+first=$(for cell in $CELLS; do echo "${cell%%:*}"; done | head -1)
 for t in "${TARGETS[@]}"; do
-    url="$(base_of "$t")/library/parts/2/1/file.mp4"
-    [[ $(curl -fsS "$url" | wc -c) -eq $((2 * 1048576)) ]] || { echo "compare.sh: $t did not return the 2 MiB file from $url" >&2; exit 1; }
+    url="$(base_of "$t")$(media_path "$first")"
+    [[ $(curl -fsS "$url" | wc -c) -eq $((first * 1048576)) ]] || { echo "compare.sh: $t did not return the $first MiB file from $url" >&2; exit 1; }
 done
 
 HZ=$(getconf CLK_TCK)
@@ -139,7 +149,7 @@ for round in $(seq "$RUNS"); do
         conns=${cell##*:}
         threads=$((conns < 2 ? 1 : 2))
         for t in "${order[@]}"; do
-            url="$(base_of "$t")/library/parts/$mib/1/file.mp4"
+            url="$(base_of "$t")$(media_path "$mib")"
             read -r -a pids <<<"$(pids_of "$t")"
             before=$(cpu_ticks "${pids[@]}")
             peak=0
@@ -187,7 +197,7 @@ ttfb_deltas() { # mib → "target Δms" lines: median over rounds of ttfb(target
     # host's slow spells hit every target alike. (Alternating single fetches measured wake-up
     # latency of idle processes instead: every target's first byte came ~1 ms later.)
     local args=()
-    for t in "${TARGETS[@]}"; do args+=("$t=$(base_of "$t")/library/parts/$1/1/file.mp4"); done
+    for t in "${TARGETS[@]}"; do args+=("$t=$(base_of "$t")$(media_path "$1")"); done
     python3 - "$TTFB_N" "${args[@]}" <<'PY'
 import socket, statistics, sys, time
 from urllib.parse import urlsplit
