@@ -16,7 +16,12 @@
 # connections) is taken for each file size in the cells, $TTFB_N fetches per target in rounds of 10,
 # shown as the median over rounds of the difference to direct's round.
 #
-# Usage: bash benches/compare.sh                    (≈ 5 min with the defaults)
+# A last table pits plexgate against each peer round by round (benches/paired.py): median ratio,
+# rounds won, and whether a sign test can tell the split from chance. At one connection the
+# medians move by ±0.05 between runs, so "ahead" is only called there, never read off a median.
+#
+# Usage: bash benches/compare.sh                    (≈ 10 min with the defaults)
+#        RUNS=9 DURATION=4s bash benches/compare.sh (≈ 16 min; enough rounds for a verdict)
 #        RUNS=1 DURATION=3s bash benches/compare.sh (a smoke)
 #        BIN=target/release/plexgate …             (skip the release build)
 #        SEGMENTS=1 CELLS="2:1 2:16" …   (the files at a transcoder segment's path instead of a
@@ -49,7 +54,7 @@ if [[ -z ${BIN:-} ]]; then
 fi
 
 # shellcheck source=benches/media.sh
-source benches/media.sh # WORK, free_port, PIDS, wait_http, media_file, start_origin, start_plexgate, cpu_ticks, rss_kib
+source benches/media.sh # WORK, free_port, PIDS, wait_http, media_file, start_origin, start_proxy_nginx, start_plexgate, cpu_ticks, rss_kib
 
 media_path() { # mib → where the file of that size is served and fetched
     if [[ ${SEGMENTS:-0} == 1 ]]; then
@@ -65,32 +70,7 @@ done
 start_origin
 
 # --- nginx as a reverse proxy with 64 KiB buffers
-P_NGINX=$(free_port)
-cat >"$WORK/proxy.conf" <<EOF
-worker_processes 1;
-pid $WORK/nginx-proxy.pid;
-error_log $WORK/proxy-error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $WORK/pb; proxy_temp_path $WORK/pp; fastcgi_temp_path $WORK/pf;
-    uwsgi_temp_path $WORK/pu; scgi_temp_path $WORK/ps;
-    upstream origin { server 127.0.0.1:$P_ORIGIN; keepalive 128; }
-    server {
-        listen 127.0.0.1:$P_NGINX;
-        location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_buffer_size 64k;
-            proxy_buffers 8 64k;
-            proxy_busy_buffers_size 128k;
-        }
-    }
-}
-EOF
-nginx -c "$WORK/proxy.conf" -p "$WORK"
+start_proxy_nginx
 
 # --- Caddy
 P_CADDY=$(free_port)
@@ -224,14 +204,17 @@ for i in range(max(1, n // BLOCK)):
     got = {name: statistics.median(ttfb(urlsplit(url)) for _ in range(BLOCK)) for name, url in order}
     for name in got:
         deltas[name].append(got[name] - (got["direct"] if name != "direct" else 0))
-for name, d in deltas.items():
-    print(name, f"{1000 * statistics.median(d):.3f}")
+for name, d in deltas.items():  # the median, then each round's delta for the head to head
+    print(name, f"{1000 * statistics.median(d):.3f}", " ".join(f"{1000 * x:.4f}" for x in d))
 PY
 }
-declare -A TTFB
+declare -A TTFB TTFB_ROUNDS
 TTFB_SIZES=$(for cell in $CELLS; do echo "${cell%%:*}"; done | sort -nu | tr '\n' ' ')
 for mib in $TTFB_SIZES; do
-    while read -r t ms; do TTFB[$mib/$t]=$ms; done < <(ttfb_deltas "$mib")
+    while read -r t ms rounds; do
+        TTFB[$mib/$t]=$ms
+        TTFB_ROUNDS[$mib/$t]=$rounds
+    done < <(ttfb_deltas "$mib")
 done
 
 echo
@@ -272,6 +255,26 @@ for t in "${TARGETS[@]:1}"; do
     for cell in $CELLS; do
         rss_max=$(tr ' ' '\n' <<<"${RSS[$cell/$t]}" | grep -v '^$' | sort -n | tail -1)
         printf ' %s%% / %s |' "$(median <<<"${CPU[$cell/$t]}")" "$rss_max"
+    done
+    echo
+done
+
+echo
+echo "plexgate head to head, paired by round (benches/paired.py): median ratio of req/s or TTFB"
+echo "difference, rounds won, and the verdict of a sign test at 5 % (needs RUNS >= 6 to call one)"
+printf '| %-8s |' against
+for cell in $CELLS; do printf ' %s MiB c=%s |' "${cell%%:*}" "${cell##*:}"; done
+for mib in $TTFB_SIZES; do printf ' TTFB %s MiB |' "$mib"; done
+printf '\n|---|'
+for _ in $CELLS $TTFB_SIZES; do printf -- '---:|'; done
+echo
+for peer in nginx caddy; do
+    printf '| %-8s |' "$peer"
+    for cell in $CELLS; do
+        printf ' %s |' "$(python3 benches/paired.py higher "${RPS[$cell/plexgate]}" "${RPS[$cell/$peer]}")"
+    done
+    for mib in $TTFB_SIZES; do
+        printf ' %s |' "$(python3 benches/paired.py lower "${TTFB_ROUNDS[$mib/plexgate]}" "${TTFB_ROUNDS[$mib/$peer]}")"
     done
     echo
 done

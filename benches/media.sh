@@ -61,6 +61,38 @@ EOF
     wait_http "http://127.0.0.1:$P_ORIGIN/" "origin nginx"
 }
 
+# start_proxy_nginx: the nginx peer, a reverse proxy to the origin with 64 KiB proxy buffers and
+# keep-alive upstream connections; sets P_NGINX. Its worker is `pgrep -P "$(cat
+# "$WORK/nginx-proxy.pid")"`.
+start_proxy_nginx() {
+    P_NGINX=$(free_port)
+    cat >"$WORK/proxy.conf" <<EOF
+worker_processes 1;
+pid $WORK/nginx-proxy.pid;
+error_log $WORK/proxy-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $WORK/pb; proxy_temp_path $WORK/pp; fastcgi_temp_path $WORK/pf;
+    uwsgi_temp_path $WORK/pu; scgi_temp_path $WORK/ps;
+    upstream origin { server 127.0.0.1:$P_ORIGIN; keepalive 128; }
+    server {
+        listen 127.0.0.1:$P_NGINX;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffer_size 64k;
+            proxy_buffers 8 64k;
+            proxy_busy_buffers_size 128k;
+        }
+    }
+}
+EOF
+    nginx -c "$WORK/proxy.conf" -p "$WORK"
+}
+
 # start_plexgate [ARGS…]: `$BIN demo` against the origin; sets P_PG, PID_PG and FACADE (the
 # facade base URL from the banner, no trailing slash). ARGS go before `demo`.
 start_plexgate() {

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# What one request costs a proxy, with the body taken out: a one-byte Range of a part
+# (`Range: bytes=0-0`, a 206 carrying one byte) fetched over one keep-alive connection, straight
+# from the origin, through nginx (64 KiB buffers) and through plexgate's facade (ticket checks
+# included). For each target, in rounds, per request:
+#
+#   µs/req    wall time, from wrk's count (a one-connection client waits for every answer, so
+#             this is the latency the proxy adds in front of every part, segment and TTFB)
+#   CPU µs    the proxy's CPU per request (perf stat task-clock, user + kernel)
+#   sys, cs   its system calls and context switches per request
+#
+# Why: in compare.sh the one-connection cells and TTFB differ between plexgate and nginx by
+# less than a run's noise, but what makes them differ is this fixed part, and it is measured
+# here to a microsecond. A change to the request path (routing, ticket checks, the upstream
+# request, the response head) shows up in this table first.
+#
+# Usage: bash benches/fixed_cost.sh                 (≈ 1 min)
+#        ROUNDS=5 DURATION=5s BIN=target/release/plexgate bash benches/fixed_cost.sh
+# Needs nginx, wrk, perf, curl: refuses to run, naming each missing one. Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-3s}
+
+missing=()
+for tool in nginx wrk perf curl; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+    echo "fixed_cost.sh: missing ${missing[*]}; install them (Debian: apt-get install -y ${missing[*]/perf/linux-perf})" >&2
+    exit 1
+fi
+if [[ -z ${BIN:-} ]]; then
+    cargo build --release --quiet
+    BIN=target/release/plexgate
+fi
+
+# shellcheck source=benches/media.sh
+source benches/media.sh # WORK, free_port, PIDS, media_file, start_origin, start_proxy_nginx, start_plexgate
+part=/library/parts/2/1/file.mp4
+media_file "$part" 2
+start_origin
+start_proxy_nginx
+start_plexgate
+wait_http "http://127.0.0.1:$P_NGINX$part" "the nginx proxy"
+
+url_of() {
+    case $1 in
+        direct) echo "http://127.0.0.1:$P_ORIGIN$part" ;;
+        nginx) echo "http://127.0.0.1:$P_NGINX$part" ;;
+        plexgate) echo "$FACADE$part" ;;
+    esac
+}
+pid_of() { # the process that does the work: the origin's or the proxy's nginx worker, plexgate
+    case $1 in
+        direct) pgrep -P "$(cat "$WORK/nginx-origin.pid")" | head -1 ;;
+        nginx) pgrep -P "$(cat "$WORK/nginx-proxy.pid")" | head -1 ;;
+        plexgate) echo "$PID_PG" ;;
+    esac
+}
+[[ $(curl -fsS -H 'Range: bytes=0-0' "$(url_of plexgate)" | wc -c) -eq 1 ]] || {
+    echo "fixed_cost.sh: plexgate did not answer a one-byte range" >&2
+    exit 1
+}
+
+secs=${DURATION%s}
+echo "one-byte ranges over one keep-alive connection, $ROUNDS rounds of $DURATION per target"
+echo "| round | target | µs/req | CPU µs/req | sys/req | cs/req |"
+echo "|---:|---|---:|---:|---:|---:|"
+for round in $(seq "$ROUNDS"); do
+    for t in direct nginx plexgate; do
+        perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter -p "$(pid_of "$t")" \
+            -- sleep "$secs" 2>"$WORK/stat" &
+        stat=$!
+        n=$(wrk -t1 -c1 -d"$DURATION" -H 'Range: bytes=0-0' "$(url_of "$t")" | awk '/requests in/ {print $1}')
+        wait "$stat"
+        # -x, lines: value,unit,event,…
+        awk -F, -v n="$n" -v s="$secs" -v r="$round" -v t="$t" '
+            $3 ~ /task-clock/ {cpu = $1}
+            $3 ~ /context-switches/ {cs = $1}
+            $3 ~ /sys_enter/ {sys = $1}
+            END {printf "| %d | %s | %.1f | %.1f | %.1f | %.2f |\n", r, t, 1e6 * s / n, 1000 * cpu / n, sys / n, cs / n}
+        ' "$WORK/stat"
+    done
+done
