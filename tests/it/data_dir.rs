@@ -21,7 +21,17 @@ fn an_unwritable_data_dir_names_owner_uid_and_fix() {
     let running_as_root = std::fs::metadata("/proc/self")
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
         .unwrap_or(false);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_plexgate"));
+    let mut binary = std::path::PathBuf::from(env!("CARGO_BIN_EXE_plexgate"));
+    if running_as_root {
+        // `nobody` must reach the binary: a checkout under a private directory (`mktemp -d` is
+        // 0700) would refuse the exec itself. The temp dir is 0755 and on the same disk.
+        let reachable = root.path().join("plexgate");
+        std::fs::hard_link(&binary, &reachable)
+            .or_else(|_| std::fs::copy(&binary, &reachable).map(drop))
+            .unwrap();
+        binary = reachable;
+    }
+    let mut cmd = Command::new(&binary);
     cmd.args(["--listen", "127.0.0.1:0", "serve"])
         .env("PLEXGATE_STORAGE_DATABASE", data.join("plexgate.sqlite"))
         .env_remove("PLEXGATE_SERVER_LISTEN");
