@@ -217,14 +217,17 @@ for mib in $TTFB_SIZES; do
     done < <(ttfb_deltas "$mib")
 done
 
+table_head() { # first column's title, the TTFB columns' title → a markdown table head
+    printf '| %-8s |' "$1"
+    for cell in $CELLS; do printf ' %s MiB c=%s |' "${cell%%:*}" "${cell##*:}"; done
+    for mib in $TTFB_SIZES; do printf ' %s %s MiB |' "$2" "$mib"; done
+    printf '\n|---|'
+    for _ in $CELLS $TTFB_SIZES; do printf -- '---:|'; done
+    echo
+}
 echo
 echo "req/s as a ratio to direct (median of $RUNS interleaved rounds of $DURATION each); TTFB Δ: median over rounds of 10 fetches, $TTFB_N per target"
-printf '| %-8s |' target
-for cell in $CELLS; do printf ' %s MiB c=%s |' "${cell%%:*}" "${cell##*:}"; done
-for mib in $TTFB_SIZES; do printf ' TTFB Δ %s MiB |' "$mib"; done
-printf '\n|---|'
-for _ in $CELLS $TTFB_SIZES; do printf -- '---:|'; done
-printf '\n'
+table_head target "TTFB Δ"
 for t in "${TARGETS[@]}"; do
     printf '| %-8s |' "$t"
     for cell in $CELLS; do
@@ -262,12 +265,7 @@ done
 echo
 echo "plexgate head to head, paired by round (benches/paired.py): median ratio of req/s or TTFB"
 echo "difference, rounds won, and the verdict of a sign test at 5 % (needs RUNS >= 6 to call one)"
-printf '| %-8s |' against
-for cell in $CELLS; do printf ' %s MiB c=%s |' "${cell%%:*}" "${cell##*:}"; done
-for mib in $TTFB_SIZES; do printf ' TTFB %s MiB |' "$mib"; done
-printf '\n|---|'
-for _ in $CELLS $TTFB_SIZES; do printf -- '---:|'; done
-echo
+table_head against TTFB
 for peer in nginx caddy; do
     printf '| %-8s |' "$peer"
     for cell in $CELLS; do

@@ -32,20 +32,28 @@ media_file() {
     chmod -R a+rX "$WORK/root"
 }
 
-# start_origin: nginx serving $WORK/root; sets P_ORIGIN.
-start_origin() {
-    P_ORIGIN=$(free_port)
-    cat >"$WORK/origin.conf" <<EOF
+# nginx_conf NAME: how every bench nginx config starts (one worker; pid, error log and temp
+# paths under $WORK; no access log), up to inside the `http` block the caller goes on with.
+nginx_conf() {
+    cat <<EOF
 worker_processes 1;
-pid $WORK/nginx-origin.pid;
-error_log $WORK/origin-error.log;
+pid $WORK/nginx-$1.pid;
+error_log $WORK/$1-error.log;
 events { worker_connections 4096; }
 http {
     access_log off;
-    sendfile on; tcp_nopush on;
     keepalive_requests 1000000;
-    client_body_temp_path $WORK/ob; proxy_temp_path $WORK/op; fastcgi_temp_path $WORK/of;
-    uwsgi_temp_path $WORK/ou; scgi_temp_path $WORK/os;
+    client_body_temp_path $WORK/$1-b; proxy_temp_path $WORK/$1-p; fastcgi_temp_path $WORK/$1-f;
+    uwsgi_temp_path $WORK/$1-u; scgi_temp_path $WORK/$1-s;
+EOF
+}
+
+# start_origin: nginx serving $WORK/root; sets P_ORIGIN.
+start_origin() {
+    P_ORIGIN=$(free_port)
+    nginx_conf origin >"$WORK/origin.conf"
+    cat >>"$WORK/origin.conf" <<EOF
+    sendfile on; tcp_nopush on;
     server {
         listen 127.0.0.1:$P_ORIGIN;
         root $WORK/root;
@@ -66,16 +74,8 @@ EOF
 # "$WORK/nginx-proxy.pid")"`.
 start_proxy_nginx() {
     P_NGINX=$(free_port)
-    cat >"$WORK/proxy.conf" <<EOF
-worker_processes 1;
-pid $WORK/nginx-proxy.pid;
-error_log $WORK/proxy-error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $WORK/pb; proxy_temp_path $WORK/pp; fastcgi_temp_path $WORK/pf;
-    uwsgi_temp_path $WORK/pu; scgi_temp_path $WORK/ps;
+    nginx_conf proxy >"$WORK/proxy.conf"
+    cat >>"$WORK/proxy.conf" <<EOF
     upstream origin { server 127.0.0.1:$P_ORIGIN; keepalive 128; }
     server {
         listen 127.0.0.1:$P_NGINX;
