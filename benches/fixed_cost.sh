@@ -16,7 +16,8 @@
 #
 # Usage: bash benches/fixed_cost.sh                 (≈ 1 min)
 #        ROUNDS=5 DURATION=5s BIN=target/release/plexgate bash benches/fixed_cost.sh
-# Needs nginx, wrk, perf, curl: refuses to run, naming each missing one. Loopback only.
+# Needs nginx, wrk, perf, curl: refuses to run, naming each missing one. Loopback only. Run it as
+# root: perf attaches to other processes and counts a tracepoint (the system calls).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,7 +75,12 @@ for round in $(seq "$ROUNDS"); do
             -- sleep "$secs" 2>"$WORK/stat" &
         stat=$!
         n=$(wrk -t1 -c1 -d"$DURATION" -H 'Range: bytes=0-0' "$(url_of "$t")" | awk '/requests in/ {print $1}')
-        wait "$stat"
+        wait "$stat" || {
+            # Usually perf refusing a non-root user (kernel.perf_event_paranoid, tracefs).
+            echo "fixed_cost.sh: perf stat failed on $t:" >&2
+            cat "$WORK/stat" >&2
+            exit 1
+        }
         # -x, lines: value,unit,event,…
         awk -F, -v n="$n" -v s="$secs" -v r="$round" -v t="$t" '
             $3 ~ /task-clock/ {cpu = $1}
