@@ -39,19 +39,10 @@ TTFB_N=${TTFB_N:-200}
 CELLS=${CELLS:-"2:1 2:16 2:64 8:1 8:16"} # MiB:connections
 TARGETS=(direct nginx caddy plexgate pg-copy)
 
-missing=()
-for tool in nginx caddy wrk curl python3 ${PERF:+perf}; do
-    command -v "$tool" >/dev/null || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-    echo "compare.sh: missing ${missing[*]}; install them (Debian: apt-get install -y ${missing[*]})" >&2
-    exit 1
-fi
-
-if [[ -z ${BIN:-} ]]; then
-    cargo build --release --quiet
-    BIN=target/release/plexgate
-fi
+# shellcheck source=benches/tools.sh
+source benches/tools.sh
+need_tools nginx caddy wrk curl python3 ${PERF:+perf}
+release_bin
 
 # shellcheck source=benches/media.sh
 source benches/media.sh # WORK, free_port, PIDS, wait_http, media_file, start_origin, start_proxy_nginx, start_plexgate, cpu_ticks, rss_kib

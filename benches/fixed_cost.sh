@@ -24,18 +24,10 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-3s}
 
-missing=()
-for tool in nginx wrk perf curl; do
-    command -v "$tool" >/dev/null || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-    echo "fixed_cost.sh: missing ${missing[*]}; install them (Debian: apt-get install -y ${missing[*]/perf/linux-perf})" >&2
-    exit 1
-fi
-if [[ -z ${BIN:-} ]]; then
-    cargo build --release --quiet
-    BIN=target/release/plexgate
-fi
+# shellcheck source=benches/tools.sh
+source benches/tools.sh
+need_tools nginx wrk perf curl
+release_bin
 
 # shellcheck source=benches/media.sh
 source benches/media.sh # WORK, free_port, PIDS, media_file, start_origin, start_proxy_nginx, start_plexgate

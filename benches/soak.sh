@@ -27,18 +27,10 @@ POLL_MS=${POLL_MS:-5000}
 DURATION=${DURATION:-480}
 SETTLE=${SETTLE:-30}
 
-missing=()
-for tool in nginx wrk curl; do
-    command -v "$tool" >/dev/null || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-    echo "soak.sh: missing ${missing[*]}; install them (Debian: apt-get install -y ${missing[*]})" >&2
-    exit 1
-fi
-if [[ -z ${BIN:-} ]]; then
-    cargo build --release --quiet
-    BIN=target/release/plexgate
-fi
+# shellcheck source=benches/tools.sh
+source benches/tools.sh
+need_tools nginx wrk curl
+release_bin
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # shellcheck source=benches/media.sh
