@@ -11,8 +11,9 @@
 #
 # Per cell (file size × connections) each target gets one wrk run of $DURATION, targets in a
 # rotating order, $RUNS rounds; the table shows the median over rounds of req/s as a ratio to
-# direct, the proxy's CPU (% of one core, from /proc utime+stime) and its peak RSS (sampled
-# every 100 ms; nginx counts its workers). TTFB (request sent → first response byte, fresh
+# direct, the proxy's CPU (% of one core, from /proc utime+stime) and its peak RSS (the kernel's
+# exact high-water mark, VmHWM, reset before each run; nginx sums its workers). Nothing samples
+# while wrk runs: a sampler forking every 100 ms moved the one-connection cells. TTFB (request sent → first response byte, fresh
 # connections) is taken for each file size in the cells, $TTFB_N fetches per target in rounds of 10,
 # shown as the median over rounds of the difference to direct's round.
 #
@@ -45,7 +46,7 @@ need_tools nginx caddy wrk curl python3 ${PERF:+perf}
 release_bin
 
 # shellcheck source=benches/media.sh
-source benches/media.sh # WORK, free_port, PIDS, wait_http, media_file, start_origin, start_proxy_nginx, start_plexgate, cpu_ticks, rss_kib
+source benches/media.sh # WORK, free_port, PIDS, wait_http, media_file, start_origin, start_proxy_nginx, start_plexgate, cpu_ticks, reset_peak_rss, peak_rss_kib
 
 media_path() { # mib → where the file of that size is served and fetched
     if [[ ${SEGMENTS:-0} == 1 ]]; then
@@ -123,11 +124,7 @@ for round in $(seq "$RUNS"); do
             url="$(base_of "$t")$(media_path "$mib")"
             read -r -a pids <<<"$(pids_of "$t")"
             before=$(cpu_ticks "${pids[@]}")
-            peak=0
-            (
-                while sleep 0.1; do rss_kib "${pids[@]}"; done >"$WORK/rss.samples"
-            ) &
-            sampler=$!
+            reset_peak_rss "${pids[@]}"
             recorder=
             if [[ -n ${PERF:-} && $t == plexgate ]]; then
                 perf record -q -g -F 999 -p "$PID_PG" -o "$PERF.$cell.$round" -- sleep "$secs" 2>/dev/null &
@@ -135,10 +132,8 @@ for round in $(seq "$RUNS"); do
             fi
             out=$(wrk -t"$threads" -c"$conns" -d"$DURATION" "$url")
             [[ -n $recorder ]] && wait "$recorder"
-            kill "$sampler" 2>/dev/null || true
-            wait "$sampler" 2>/dev/null || true
             after=$(cpu_ticks "${pids[@]}")
-            peak=$(sort -n "$WORK/rss.samples" 2>/dev/null | tail -1)
+            peak=$(peak_rss_kib "${pids[@]}")
             rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
             errs=$(grep -oE 'Non-2xx or 3xx responses: [0-9]+|Socket errors:.*' <<<"$out" || true)
             [[ -n $errs ]] && echo "  ! $t $cell: $errs" >&2

@@ -119,6 +119,19 @@ cpu_ticks() { # pids… → utime+stime
     done
     echo "$t"
 }
+# reset_peak_rss pids…: the kernel's peak-RSS mark (VmHWM) restarts from the current RSS
+# (`clear_refs` 5, Linux ≥ 4.0; the processes are ours, so no privilege is needed).
+reset_peak_rss() {
+    local p
+    for p in "$@"; do echo 5 >"/proc/$p/clear_refs"; done
+}
+peak_rss_kib() { # pids… → summed VmHWM: each one's exact peak since reset_peak_rss
+    local t=0 p
+    for p in "$@"; do
+        t=$((t + $(awk '/^VmHWM/ {print $2}' "/proc/$p/status")))
+    done
+    echo "$t"
+}
 rss_kib() { # pids… → summed VmRSS
     local t=0 p
     for p in "$@"; do
