@@ -5,7 +5,6 @@
 //! (and works without it when the proxy strips it), and tolerates one trailing slash, as the
 //! Express backend did.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -28,14 +27,18 @@ type Handler<S> = Arc<dyn Fn(Request<Incoming>, S) -> HandlerFuture + Send + Syn
 #[derive(Debug, Clone, Copy)]
 pub struct MatchedRoute(pub &'static str);
 
-/// Path parameters of the matched route, stored in request extensions.
+/// Path parameters of the matched route, stored in request extensions. A route has one or two,
+/// so a list searched in order beats hashing.
 #[derive(Debug, Clone, Default)]
-pub struct PathParams(HashMap<String, String>);
+pub struct PathParams(Vec<(&'static str, String)>);
 
 impl PathParams {
     /// The raw (still percent-encoded) value of parameter `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.0
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.as_str())
     }
 }
 
@@ -135,8 +138,7 @@ impl<S: Clone + Send + Sync + 'static> Router<S> {
             && (site.claims)(&path)
         {
             // The site sees the path without the base path, as its `web` parameter.
-            req.extensions_mut()
-                .insert(PathParams(HashMap::from([("web".to_string(), path)])));
+            req.extensions_mut().insert(PathParams(vec![("web", path)]));
             let mut resp = run((site.handler)(req, self.state.clone()), request_id).await;
             resp.extensions_mut().insert(MatchedRoute(SITE_ROUTE));
             return resp;
@@ -149,7 +151,7 @@ impl<S: Clone + Send + Sync + 'static> Router<S> {
             matched
                 .params
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| (static_name(route.pattern, k), v.to_string()))
                 .collect(),
         );
         let method = req.method().clone();
@@ -191,6 +193,14 @@ impl<S: Clone + Send + Sync + 'static> Router<S> {
         }
         p
     }
+}
+
+/// `name` as it is spelled in `pattern`, which outlives the request (matchit only lends its own
+/// copy of a parameter's name).
+fn static_name(pattern: &'static str, name: &str) -> &'static str {
+    pattern
+        .find(name)
+        .map_or("", |at| &pattern[at..at + name.len()])
 }
 
 /// The access log's route for whatever the site answered (its paths are the browser's).

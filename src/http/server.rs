@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::header::{CONTENT_LENGTH, HeaderValue};
+use http::header::{self, CONTENT_LENGTH, HeaderName, HeaderValue};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -234,6 +234,11 @@ impl<L> GlobalLimitExt<L> for ServiceBuilder<L> {
     }
 }
 
+// Names built at compile time: a `&str` name is parsed and validated again on every insert.
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const CROSS_ORIGIN_RESOURCE_POLICY: HeaderName =
+    HeaderName::from_static("cross-origin-resource-policy");
+
 type Stack = BoxCloneSyncService<Request<Incoming>, Response<Body>, BoxError>;
 
 struct Front {
@@ -294,20 +299,20 @@ impl Front {
         let route = route.unwrap_or("-");
         let headers = resp.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&request_id) {
-            headers.insert("x-request-id", v);
+            headers.insert(X_REQUEST_ID, v);
         }
         headers
-            .entry("x-content-type-options")
+            .entry(header::X_CONTENT_TYPE_OPTIONS)
             .or_insert(HeaderValue::from_static("nosniff"));
         headers
-            .entry("referrer-policy")
+            .entry(header::REFERRER_POLICY)
             .or_insert(HeaderValue::from_static("no-referrer"));
         headers
-            .entry("x-frame-options")
+            .entry(header::X_FRAME_OPTIONS)
             .or_insert(HeaderValue::from_static("SAMEORIGIN"));
         // Media and images are embedded by a frontend on another origin.
         headers
-            .entry("cross-origin-resource-policy")
+            .entry(CROSS_ORIGIN_RESOURCE_POLICY)
             .or_insert(HeaderValue::from_static("cross-origin"));
         self.cors.decorate(origin.as_ref(), headers);
         let status = resp.status();
