@@ -33,12 +33,24 @@ pub struct ServerAccess {
     token_header: Option<HeaderValue>,
 }
 
+/// `base` as `url::Url` writes it (lower-case host, no default port, international names in
+/// ASCII), without the trailing slash. Done once here, so a forwarded request appends its path
+/// without parsing the whole address again (`stream::target`).
+fn normalized_base(base: &str) -> String {
+    match url::Url::parse(base) {
+        Ok(url) if url.query().is_none() && url.fragment().is_none() => {
+            url.as_str().trim_end_matches('/').to_string()
+        }
+        _ => base.trim_end_matches('/').to_string(),
+    }
+}
+
 impl ServerAccess {
     /// Access built from parts (tests, the demo).
     pub fn new(server_id: i64, base: &str, machine_identifier: &str, token: &str) -> Self {
         ServerAccess {
             server_id,
-            base: base.trim_end_matches('/').to_string(),
+            base: normalized_base(base),
             machine_identifier: machine_identifier.to_string(),
             token: Arc::from(token),
             token_header: HeaderValue::from_str(token).ok().map(|mut v| {

@@ -11,6 +11,7 @@ pub mod scope;
 pub mod session;
 #[cfg(target_os = "linux")]
 mod spliced;
+mod target;
 pub mod ticket;
 
 #[cfg(target_os = "linux")]

@@ -145,23 +145,19 @@ impl Proxy {
         fwd: &Forward<'_>,
         manifest_expected: bool,
     ) -> Result<(http::Uri, HeaderMap, String), ProxyError> {
-        let route = fwd.path.to_upstream();
-        let mut url = format!("{}{route}", access.base);
-        if let Some(q) = fwd.query.as_deref().filter(|q| !q.is_empty()) {
-            url.push('?');
-            url.push_str(q);
-        }
-        // Through `Url` first, as reqwest did: it escapes what `http::Uri` would refuse.
-        let uri = url::Url::parse(&url)
-            .ok()
-            .and_then(|u| u.as_str().parse::<http::Uri>().ok());
+        let (route, uri) =
+            super::target::upstream_uri(&access.base, fwd.path, fwd.query.as_deref());
         let (Some(uri), Some(token)) = (uri, access.token_header()) else {
             upstream::Error::new(Upstream::Plex, Cause::Other, None, &route);
             return Err(ProxyError::Unreachable);
         };
-        let mut headers = fwd.browser_headers.clone();
-        fwd.identity
-            .apply(&mut headers, Some(fwd.session_identifier));
+        // The browser's headers never carry an identity name (`Forward::crossing`).
+        let mut headers = fwd
+            .identity
+            .request_headers(fwd.session_identifier, fwd.browser_headers.len() + 4);
+        for (name, value) in &fwd.browser_headers {
+            headers.append(name.clone(), value.clone());
+        }
         if manifest_expected {
             // Manifests are rewritten, so ask for them uncompressed.
             headers.insert(
