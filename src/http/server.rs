@@ -108,6 +108,10 @@ where
     // one trips a higher-ranked lifetime inference at `tokio::spawn`) and makes clones cheap.
     let stack: Stack = BoxCloneSyncService::new(stack);
 
+    // Empty pipes of closed connections, for the next ones (a few descriptors, kept for the
+    // first byte of a connection's first spliced body).
+    #[cfg(target_os = "linux")]
+    let spare_pipes = std::sync::Arc::new(crate::relay::SparePipes::new(SPARE_PIPES));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -169,7 +173,7 @@ where
         // Requests on this connection may answer with a spliced body (`crate::relay`); HTTP/2
         // copies frames, so only HTTP/1 requests get the slot.
         #[cfg(target_os = "linux")]
-        let relay_slot = crate::relay::Slot::default();
+        let relay_slot = crate::relay::Slot::new(&spare_pipes);
         #[cfg(target_os = "linux")]
         let io = crate::relay::RelayIo::new(tcp, relay_slot.clone());
         #[cfg(not(target_os = "linux"))]
@@ -233,6 +237,11 @@ impl<L> GlobalLimitExt<L> for ServiceBuilder<L> {
         self.layer(tower::limit::GlobalConcurrencyLimitLayer::new(max))
     }
 }
+
+/// Empty pipes kept for new connections: enough for a burst of players that open a connection
+/// per segment, 2 descriptors each.
+#[cfg(target_os = "linux")]
+const SPARE_PIPES: usize = 32;
 
 // Names built at compile time: a `&str` name is parsed and validated again on every insert.
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -71,21 +71,91 @@ struct SlotState {
     source: Option<Source>,
     /// An empty pipe left by the last body that was relayed whole.
     spare: Option<Pipe>,
+    /// Where the spare goes when the connection closes, and where a new connection's first
+    /// pipe comes from.
+    shared: Option<Arc<SparePipes>>,
+}
+
+impl Drop for SlotState {
+    fn drop(&mut self) {
+        if let (Some(pipe), Some(shared)) = (self.spare.take(), &self.shared) {
+            shared.put(pipe);
+        }
+    }
 }
 
 impl Slot {
+    /// A slot for a new connection, whose pipes come from and go back to `shared`.
+    pub fn new(shared: &Arc<SparePipes>) -> Slot {
+        Slot(Arc::new(Mutex::new(SlotState {
+            source: None,
+            spare: None,
+            shared: Some(shared.clone()),
+        })))
+    }
+
     fn lock(&self) -> MutexGuard<'_, SlotState> {
         // A panic while holding it leaves at worst a half-relayed source, which the next body
         // replaces.
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A pipe for the next body: the connection's spare one, or a new one.
+    /// A pipe for the next body: the connection's spare one, one another connection left, or a
+    /// new one.
     pub fn pipe(&self) -> std::io::Result<Pipe> {
-        match self.lock().spare.take() {
+        let mut state = self.lock();
+        if let Some(pipe) = state.spare.take() {
+            return Ok(pipe);
+        }
+        match state.shared.as_ref().and_then(|shared| shared.take()) {
             Some(pipe) => Ok(pipe),
             None => Pipe::new(),
         }
+    }
+}
+
+/// Empty pipes left by closed connections, for the next ones. A player or a proxy in front
+/// that opens a connection per segment would otherwise pay for a new pipe (`pipe2`, `fcntl`,
+/// two `close`) before every first byte. Only pipes emptied by a whole body get here, so no
+/// byte of one answer can reach another connection; at most `max` wait, two descriptors each.
+#[derive(Debug)]
+pub struct SparePipes {
+    pipes: Mutex<Vec<Pipe>>,
+    max: usize,
+}
+
+impl SparePipes {
+    /// A pool keeping at most `max` pipes.
+    pub fn new(max: usize) -> SparePipes {
+        SparePipes {
+            pipes: Mutex::new(Vec::with_capacity(max)),
+            max,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Pipe>> {
+        self.pipes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take(&self) -> Option<Pipe> {
+        self.lock().pop()
+    }
+
+    fn put(&self, pipe: Pipe) {
+        let mut pipes = self.lock();
+        if pipes.len() < self.max {
+            pipes.push(pipe);
+        }
+    }
+
+    /// Pipes waiting now.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether none is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

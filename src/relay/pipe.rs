@@ -11,8 +11,9 @@
 //!
 //! A player fetches part after part over one connection, so the connection keeps its pipe
 //! between bodies ([`super::Slot`]): a pipe that was emptied by a whole body is reused, which
-//! saves four system calls per part (`pipe2`, `fcntl`, two `close`). A body that ends any other
-//! way takes its pipe with it, so leftover bytes can never reach the next answer.
+//! saves four system calls per part (`pipe2`, `fcntl`, two `close`). When the connection closes
+//! the pipe waits for the next one ([`super::SparePipes`]). A body that ends any other way takes
+//! its pipe with it, so leftover bytes can never reach the next answer.
 
 use std::future::Future;
 use std::io;
@@ -260,8 +261,10 @@ fn splice(
 mod tests {
     use std::os::fd::AsRawFd;
 
+    use std::sync::Arc;
+
     use super::*;
-    use crate::relay::Slot;
+    use crate::relay::{Slot, SparePipes};
 
     struct Quiet;
     impl Observer for Quiet {
@@ -300,6 +303,42 @@ mod tests {
         assert_eq!(slot.pipe().unwrap().read_end.as_raw_fd(), fd);
         assert!(slot.lock().spare.is_none());
         assert!(slot.pipe().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_closed_connections_spare_pipe_serves_the_next_connection() {
+        let shared = Arc::new(SparePipes::new(1));
+        let first = Slot::new(&shared);
+        let pipe = first.pipe().unwrap();
+        let fd = pipe.read_end.as_raw_fd();
+        let whole = source(plex_side().await, pipe, 0);
+        first.lock().spare = whole.into_spare();
+        let request_copy = first.clone();
+        drop(first);
+        assert!(
+            shared.is_empty(),
+            "kept while a request still holds the slot"
+        );
+        drop(request_copy);
+        assert_eq!(shared.len(), 1, "the closed connection's pipe waits");
+
+        let next = Slot::new(&shared);
+        assert_eq!(next.pipe().unwrap().read_end.as_raw_fd(), fd);
+        assert!(shared.is_empty());
+
+        // A connection that ends in the middle of a body leaves nothing behind.
+        let cut = Slot::new(&shared);
+        let unfinished = source(plex_side().await, cut.pipe().unwrap(), 10);
+        cut.lock().source = Some(unfinished);
+        drop(cut);
+        assert!(shared.is_empty());
+
+        // At most `max` wait; the rest are closed.
+        for _ in 0..3 {
+            let slot = Slot::new(&shared);
+            slot.lock().spare = Some(Pipe::new().unwrap());
+        }
+        assert_eq!(shared.len(), 1);
     }
 
     #[tokio::test]

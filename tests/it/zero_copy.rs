@@ -343,3 +343,69 @@ async fn transcoder_segments_are_spliced_and_never_asked_for_twice() {
     }
     demo.shutdown().await;
 }
+
+/// The body of `path` fetched on a connection of its own, which plexgate closes after the
+/// answer (`Connection: close`), read until that close.
+async fn fetch_on_new_connection(demo: &plexgate::app::demo::Demo, path: &str) -> Vec<u8> {
+    let addr = demo.url().trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nhost: plexgate\r\nconnection: close\r\n\r\n");
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut answer))
+        .await
+        .expect("the answer ends with the connection")
+        .unwrap();
+    let end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{path}: not a 200");
+    answer.split_off(end + 4)
+}
+
+/// Returns once Plex's bytes queue up in plexgate's socket (≥ 256 KiB): the relay has stopped
+/// taking them, so a paused player's pipe holds bytes of its body.
+async fn plex_side_backs_up(odd: &OddPlex) {
+    let plex = odd.addr.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !crate::support::receive_queues_to(plex)
+            .iter()
+            .any(|queued| *queued >= 256 << 10)
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the relay never stopped reading from Plex for a paused player");
+}
+
+#[tokio::test]
+async fn pipes_left_by_closed_connections_serve_new_ones_byte_exact() {
+    // A closed connection's emptied pipe serves the next connection's first spliced body; one
+    // cut off mid-body must not, or its leftover bytes would shift another player's answer.
+    let (odd, demo, _dir, facade) =
+        start("odd-plex-token-splice-9", 3 << 20, "video/mp4", &[]).await;
+    let other = "/library/parts/9/5/file.mp4";
+    odd.serve_large(other, pattern(700 << 10));
+    // Larger than what the sockets between plexgate and a paused player hold.
+    let long = "/library/parts/9/6/file.mp4";
+    odd.serve_large(long, pattern(48 << 20));
+    for round in 0..3 {
+        let body = fetch_on_new_connection(&demo, &format!("{facade}{PART}")).await;
+        assert!(
+            body == pattern(3 << 20),
+            "round {round}: the part arrived changed"
+        );
+        // A player that leaves mid-body, with bytes still in its pipe.
+        let cut = paused_player(&demo, &format!("{facade}{long}")).await;
+        plex_side_backs_up(&odd).await;
+        drop(cut);
+        let body = fetch_on_new_connection(&demo, &format!("{facade}{other}")).await;
+        assert!(
+            body == pattern(700 << 10),
+            "round {round}: the next part arrived changed"
+        );
+    }
+    demo.shutdown().await;
+}
