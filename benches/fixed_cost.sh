@@ -16,6 +16,10 @@
 #
 # Usage: bash benches/fixed_cost.sh                 (≈ 1 min)
 #        ROUNDS=5 DURATION=5s BIN=target/release/plexgate bash benches/fixed_cost.sh
+#        BIN_B=/tmp/plexgate-other ROUNDS=10 bash benches/fixed_cost.sh
+#            (a second build as target `plexgate-b`, the two taking turns to go first, and a
+#            last table of B against A round by round: a change to the request path is judged
+#            by this, since which of two instances runs first moved CPU by ~3 µs here)
 # Needs nginx, wrk, perf, curl: refuses to run, naming each missing one. Loopback only. Run it as
 # root: perf attaches to other processes and counts a tracepoint (the system calls).
 set -euo pipefail
@@ -26,7 +30,7 @@ DURATION=${DURATION:-3s}
 
 # shellcheck source=benches/tools.sh
 source benches/tools.sh
-need_tools nginx wrk perf curl
+need_tools nginx wrk perf curl ${BIN_B:+python3}
 release_bin
 
 # shellcheck source=benches/media.sh
@@ -36,6 +40,13 @@ media_file "$part" 2
 start_origin
 start_proxy_nginx
 start_plexgate
+TARGETS=(direct nginx plexgate)
+if [[ -n ${BIN_B:-} ]]; then
+    FACADE_A=$FACADE PID_A=$PID_PG
+    BIN=$BIN_B start_plexgate
+    FACADE_B=$FACADE PID_B=$PID_PG FACADE=$FACADE_A PID_PG=$PID_A
+    TARGETS+=(plexgate-b)
+fi
 wait_http "http://127.0.0.1:$P_NGINX$part" "the nginx proxy"
 
 url_of() {
@@ -43,6 +54,7 @@ url_of() {
         direct) echo "http://127.0.0.1:$P_ORIGIN$part" ;;
         nginx) echo "http://127.0.0.1:$P_NGINX$part" ;;
         plexgate) echo "$FACADE$part" ;;
+        plexgate-b) echo "$FACADE_B$part" ;;
     esac
 }
 pid_of() { # the process that does the work: the origin's or the proxy's nginx worker, plexgate
@@ -50,6 +62,7 @@ pid_of() { # the process that does the work: the origin's or the proxy's nginx w
         direct) pgrep -P "$(cat "$WORK/nginx-origin.pid")" | head -1 ;;
         nginx) pgrep -P "$(cat "$WORK/nginx-proxy.pid")" | head -1 ;;
         plexgate) echo "$PID_PG" ;;
+        plexgate-b) echo "$PID_B" ;;
     esac
 }
 [[ $(curl -fsS -H 'Range: bytes=0-0' "$(url_of plexgate)" | wc -c) -eq 1 ]] || {
@@ -61,8 +74,11 @@ secs=${DURATION%s}
 echo "one-byte ranges over one keep-alive connection, $ROUNDS rounds of $DURATION per target"
 echo "| round | target | µs/req | CPU µs/req | sys/req | cs/req |"
 echo "|---:|---|---:|---:|---:|---:|"
+declare -A US CPU
 for round in $(seq "$ROUNDS"); do
-    for t in direct nginx plexgate; do
+    order=("${TARGETS[@]}")
+    if ((round % 2 == 0)) && [[ -n ${BIN_B:-} ]]; then order=(direct nginx plexgate-b plexgate); fi
+    for t in "${order[@]}"; do
         perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter -p "$(pid_of "$t")" \
             -- sleep "$secs" 2>"$WORK/stat" &
         stat=$!
@@ -74,11 +90,22 @@ for round in $(seq "$ROUNDS"); do
             exit 1
         }
         # -x, lines: value,unit,event,…
-        awk -F, -v n="$n" -v s="$secs" -v r="$round" -v t="$t" '
+        row=$(awk -F, -v n="$n" -v s="$secs" -v r="$round" -v t="$t" '
             $3 ~ /task-clock/ {cpu = $1}
             $3 ~ /context-switches/ {cs = $1}
             $3 ~ /sys_enter/ {sys = $1}
             END {printf "| %d | %s | %.1f | %.1f | %.1f | %.2f |\n", r, t, 1e6 * s / n, 1000 * cpu / n, sys / n, cs / n}
-        ' "$WORK/stat"
+        ' "$WORK/stat")
+        echo "$row"
+        US[$t]="${US[$t]:-} $(cut -d'|' -f4 <<<"$row")"
+        CPU[$t]="${CPU[$t]:-} $(cut -d'|' -f5 <<<"$row")"
     done
 done
+if [[ -n ${BIN_B:-} ]]; then
+    echo
+    echo "plexgate-b ($BIN_B) against plexgate ($BIN), paired by round (benches/paired.py):"
+    echo "median difference, rounds lower, and the sign test's verdict (needs ROUNDS >= 6)"
+    echo "| | µs/req | CPU µs/req |"
+    echo "|---|---:|---:|"
+    echo "| B − A | $(python3 benches/paired.py lower "${US[plexgate-b]}" "${US[plexgate]}" µs) | $(python3 benches/paired.py lower "${CPU[plexgate-b]}" "${CPU[plexgate]}" µs) |"
+fi

@@ -10,6 +10,7 @@ than 5 % of the time is called "ahead" or "behind"; anything else is a "tie".
 
     paired.py higher "A1 A2 …" "B1 B2 …"   req/s per round (plexgate, peer): more is better
     paired.py lower  "A1 A2 …" "B1 B2 …"   TTFB per round in ms: less is better
+    paired.py lower  "A1 A2 …" "B1 B2 …" µs   the same in another unit (fixed_cost.sh)
 
 Prints one line: the median per-round ratio (req/s) or difference (ms), wins/decided rounds,
 and the verdict. Fewer than 6 rounds can never reach 5 % (5 of 5 is p = 0.0625).
@@ -31,6 +32,7 @@ def sign_test(wins: int, losses: int) -> float:
 
 def main() -> None:
     mode, a, b = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+    unit = sys.argv[4] if len(sys.argv) > 4 else "ms"
     if mode not in ("higher", "lower") or not a or len(a) != len(b):
         sys.exit(f"usage: {sys.argv[0]} higher|lower 'plexgate values' 'peer values' (same count)")
     pairs = [(float(x), float(y)) for x, y in zip(a, b)]
@@ -39,7 +41,7 @@ def main() -> None:
         wins = sum(x > y for x, y in pairs)
         losses = sum(x < y for x, y in pairs)
     else:
-        shown = f"{statistics.median(x - y for x, y in pairs):+.2f} ms"
+        shown = f"{statistics.median(x - y for x, y in pairs):+.2f} {unit}"
         wins = sum(x < y for x, y in pairs)
         losses = sum(x > y for x, y in pairs)
     p = sign_test(wins, losses)
