@@ -101,6 +101,7 @@ impl Proxy {
             live: live.clone(),
             metrics: self.metrics.clone(),
             sent: early.len() as u64,
+            request: tracing::Span::current(),
         };
         let release = answer
             .reusable
@@ -156,6 +157,9 @@ struct Watch {
     live: Arc<LiveSession>,
     metrics: Arc<Metrics>,
     sent: u64,
+    /// The request's span, entered for the warning: the relay runs while hyper writes to the
+    /// player, outside the handler's future and the body's frames, so no span is current then.
+    request: tracing::Span,
 }
 
 impl Observer for Watch {
@@ -167,6 +171,7 @@ impl Observer for Watch {
     }
 
     fn upstream_failed(&mut self, error: &std::io::Error) {
+        let _request = self.request.enter();
         if error.kind() == std::io::ErrorKind::TimedOut {
             upstream_error(Upstream::Plex, Cause::Timeout);
             tracing::warn!(

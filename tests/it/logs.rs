@@ -7,9 +7,12 @@
 
 use std::time::Duration;
 
+use crate::support::browser::demo_browser;
 use crate::support::canary::Canary;
+use crate::support::odd_plex::OddPlex;
 use crate::support::plex_world::PlexWorld;
 use crate::support::services::LogCapture;
+use crate::support::{client, demo_against};
 
 /// The first captured line that `pick` accepts, awaited: an access line is written when the
 /// server sees the end of the body, which may be just after the client has read all of it.
@@ -165,4 +168,39 @@ async fn a_part_fetch_logs_at_debug_unless_it_fails() {
     let access = line(&log, "the failed part's access line", access_line_of(&id)).await;
     assert!(access.contains(" INFO "), "a failed part is INFO: {access}");
     assert_clean(&log, &canary);
+}
+
+/// The WARN line for a body Plex cut short names the request, whichever path carried the body:
+/// a spliced body is relayed while hyper writes to the player, outside the handler's future
+/// and outside the body's frames, where no span is entered by itself.
+#[tokio::test]
+async fn a_body_plex_cuts_short_is_logged_with_its_request_id_spliced_or_copied() {
+    let log = LogCapture::install();
+    let odd = OddPlex::start("odd-plex-token-logs-1").await;
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo_against(
+        &odd.url(),
+        &odd.token,
+        dir.path(),
+        &[("stream.upstream_idle_timeout_secs", "1")],
+    )
+    .await;
+    let canary = Canary::new(&[&odd.token]);
+    let (_b, base) = demo_browser(&demo, &canary).await;
+    // Silent after 64 KiB with a Content-Length (spliced where the platform can), the same
+    // chunked (copied), and closed 100 KiB into the MiB it promised (spliced).
+    for name in ["stall-sized.mp4", "stall.mp4", "short.mp4"] {
+        let url = format!("{}{base}/library/parts/7/1/{name}", demo.url());
+        let mut resp = client().get(url).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{name}");
+        let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+        while let Ok(Some(_)) = resp.chunk().await {}
+        let warn = line(&log, &format!("{name}'s warning"), |l| {
+            l.contains("cut short") && l.contains(&format!("request{{request_id={id}}}"))
+        })
+        .await;
+        assert!(warn.contains(" WARN "), "{warn}");
+    }
+    assert_clean(&log, &canary);
+    demo.shutdown().await;
 }
