@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use crate::support::browser::demo_browser;
 use crate::support::canary::Canary;
-use crate::support::odd_plex::OddPlex;
+use crate::support::client;
+use crate::support::odd_plex::stalling_demo;
 use crate::support::plex_world::PlexWorld;
 use crate::support::services::LogCapture;
-use crate::support::{client, demo_against};
 
 /// The first captured line that `pick` accepts, awaited: an access line is written when the
 /// server sees the end of the body, which may be just after the client has read all of it.
@@ -176,15 +176,7 @@ async fn a_part_fetch_logs_at_debug_unless_it_fails() {
 #[tokio::test]
 async fn a_body_plex_cuts_short_is_logged_with_its_request_id_spliced_or_copied() {
     let log = LogCapture::install();
-    let odd = OddPlex::start("odd-plex-token-logs-1").await;
-    let dir = tempfile::tempdir().unwrap();
-    let demo = demo_against(
-        &odd.url(),
-        &odd.token,
-        dir.path(),
-        &[("stream.upstream_idle_timeout_secs", "1")],
-    )
-    .await;
+    let (odd, demo, _dir) = stalling_demo("odd-plex-token-logs-1").await;
     let canary = Canary::new(&[&odd.token]);
     let (_b, base) = demo_browser(&demo, &canary).await;
     // Silent after 64 KiB with a Content-Length (spliced where the platform can), the same

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::support::browser::{Browser, demo_browser as browser};
 use crate::support::canary::Canary;
 use crate::support::demo_against;
-use crate::support::odd_plex::{OddPlex, pattern, pattern_byte};
+use crate::support::odd_plex::{OddPlex, pattern, pattern_byte, stalling_demo};
 use plexgate::demo::{DemoPlex, DemoPlexOptions};
 use serde_json::json;
 
@@ -127,15 +127,7 @@ async fn a_pause_longer_than_the_idle_timeout_resumes_and_gets_every_byte() {
 
 #[tokio::test]
 async fn an_upstream_that_goes_silent_or_closes_short_mid_body_is_cut_not_hung() {
-    let odd = OddPlex::start("odd-plex-token-stall-1").await;
-    let dir = tempfile::tempdir().unwrap();
-    let demo = demo_against(
-        &odd.url(),
-        &odd.token,
-        dir.path(),
-        &[("stream.upstream_idle_timeout_secs", "1")],
-    )
-    .await;
+    let (odd, demo, _dir) = stalling_demo("odd-plex-token-stall-1").await;
     let canary = Canary::new(&[&odd.token]);
     let (_b, base) = browser(&demo, &canary).await;
     let part = |name: &str| format!("{}{base}/library/parts/7/1/{name}", demo.url());

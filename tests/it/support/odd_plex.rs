@@ -333,3 +333,19 @@ impl OddPlex {
         resp
     }
 }
+
+/// A demo in front of an [`OddPlex`] (its stalling and short bodies under
+/// `/library/parts/7/1/`), with Plex's idle timeout at one second so a stall ends in seconds.
+/// Keep the directory: it holds the demo's database.
+pub async fn stalling_demo(token: &str) -> (OddPlex, plexgate::app::demo::Demo, tempfile::TempDir) {
+    let odd = OddPlex::start(token).await;
+    let dir = tempfile::tempdir().unwrap();
+    let demo = super::demo_against(
+        &odd.url(),
+        &odd.token,
+        dir.path(),
+        &[("stream.upstream_idle_timeout_secs", "1")],
+    )
+    .await;
+    (odd, demo, dir)
+}
