@@ -10,7 +10,8 @@
 #   pg-copy   the same with `stream.zero_copy = false`: every body copied through user space
 #
 # Per cell (file size × connections) each target gets one wrk run of $DURATION, targets in a
-# rotating order, $RUNS rounds; the table shows the median over rounds of req/s as a ratio to
+# new random order for every round and cell (from $SEED, printed, so a run can be repeated),
+# $RUNS rounds; the table shows the median over rounds of req/s as a ratio to
 # direct, the proxy's CPU (% of one core, from /proc utime+stime) and its peak RSS (the kernel's
 # exact high-water mark, VmHWM, reset before each run; nginx sums its workers). Nothing samples
 # while wrk runs: a sampler forking every 100 ms moved the one-connection cells. TTFB (request sent → first response byte, fresh
@@ -114,9 +115,20 @@ done
 HZ=$(getconf CLK_TCK)
 secs=${DURATION%s}
 declare -A RPS CPU RSS
-order=("${TARGETS[@]}")
+# Shuffled, not rotated: a rotation keeps every target behind the same neighbour, and with as
+# many cells as targets it gives each cell the same order in every round (plexgate always ran
+# right after Caddy at 2 MiB c=1, nginx right after direct).
+SEED=${SEED:-$RANDOM}
+echo "compare.sh: target order shuffled from SEED=$SEED" >&2
+shuffled() { # n → TARGETS in an order fixed by SEED and n
+    printf '%s\n' "${TARGETS[@]}" | awk -v seed="$((SEED * 7919 + $1))" 'BEGIN {srand(seed)} {print rand() "\t" $0}' |
+        sort -g | cut -f2
+}
+n=0
 for round in $(seq "$RUNS"); do
     for cell in $CELLS; do
+        n=$((n + 1))
+        mapfile -t order < <(shuffled "$n")
         mib=${cell%%:*}
         conns=${cell##*:}
         threads=$((conns < 2 ? 1 : 2))
@@ -142,7 +154,6 @@ for round in $(seq "$RUNS"); do
             CPU[$key]="${CPU[$key]:-} $(awk -v d="$((after - before))" -v hz="$HZ" -v s="$secs" 'BEGIN {printf "%.0f", 100 * d / hz / s}')"
             RSS[$key]="${RSS[$key]:-} $(( ${peak:-0} / 1024 ))"
         done
-        order=("${order[@]:1}" "${order[0]}")
     done
     echo "round $round of $RUNS done" >&2
 done
@@ -158,17 +169,18 @@ ttfb_deltas() { # mib → "target Δms" lines: median over rounds of ttfb(target
     # connection each time (connect not counted). curl's %{time_starttransfer} is not used: it
     # is taken inside curl's read loop, after whole reads (it put nginx, whose first byte comes
     # ~1 ms after direct's here, at +0.3 ms), so it measures curl as much as the proxy.
-    # Rounds of 10 back-to-back fetches per target, targets taking turns (rotating who goes
-    # first); each target's round median is compared with direct's of the same round, so the
-    # host's slow spells hit every target alike. (Alternating single fetches measured wake-up
+    # Rounds of 10 back-to-back fetches per target, targets in a new random order each round;
+    # each target's round median is compared with direct's of the same round, so the host's
+    # slow spells hit every target alike. (Alternating single fetches measured wake-up
     # latency of idle processes instead: every target's first byte came ~1 ms later.)
     local args=()
     for t in "${TARGETS[@]}"; do args+=("$t=$(base_of "$t")$(media_path "$1")"); done
-    python3 - "$TTFB_N" "${args[@]}" <<'PY'
-import socket, statistics, sys, time
+    python3 - "$TTFB_N" "$((SEED * 31 + $1))" "${args[@]}" <<'PY'
+import random, socket, statistics, sys, time
 from urllib.parse import urlsplit
 n = int(sys.argv[1])
-targets = [a.split("=", 1) for a in sys.argv[2:]]
+shuffle = random.Random(int(sys.argv[2])).shuffle
+targets = [a.split("=", 1) for a in sys.argv[3:]]
 
 def ttfb(url):
     s = socket.create_connection((url.hostname, url.port))
@@ -186,7 +198,8 @@ def ttfb(url):
 BLOCK = 10  # back-to-back fetches, as a player fetches segments
 deltas = {name: [] for name, _ in targets}
 for i in range(max(1, n // BLOCK)):
-    order = targets[i % len(targets):] + targets[: i % len(targets)]
+    order = list(targets)
+    shuffle(order)
     got = {name: statistics.median(ttfb(urlsplit(url)) for _ in range(BLOCK)) for name, url in order}
     for name in got:
         deltas[name].append(got[name] - (got["direct"] if name != "direct" else 0))
