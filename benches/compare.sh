@@ -25,6 +25,7 @@
 # Usage: bash benches/compare.sh                    (≈ 10 min with the defaults)
 #        RUNS=9 DURATION=4s bash benches/compare.sh (≈ 16 min; enough rounds for a verdict)
 #        RUNS=1 DURATION=3s bash benches/compare.sh (a smoke)
+#        WARMUP=2s …                                (each target's warm-up burst per file size)
 #        BIN=target/release/plexgate …             (skip the release build)
 #        SEGMENTS=1 CELLS="2:1 2:16" …   (the files at a transcoder segment's path instead of a
 #                                    part's: the HLS case, relayed by plexgate the same way)
@@ -110,6 +111,17 @@ first=$(for cell in $CELLS; do echo "${cell%%:*}"; done | head -1)
 for t in "${TARGETS[@]}"; do
     url="$(base_of "$t")$(media_path "$first")"
     [[ $(curl -fsS "$url" | wc -c) -eq $((first * 1048576)) ]] || { echo "compare.sh: $t did not return the $first MiB file from $url" >&2; exit 1; }
+done
+
+# Warm every target up with a burst of 64 connections per file size before any round: nginx's
+# worker gives its proxy buffers back to the kernel after each request until a burst has grown
+# its heap (~60 page faults per 2 MiB request at c=1 before, none after; its one-connection
+# figure rose by a quarter), so without this a cell's figures depended on which cells ran
+# before it.
+for t in "${TARGETS[@]}"; do
+    for mib in $(for cell in $CELLS; do echo "${cell%%:*}"; done | sort -nu); do
+        wrk -t2 -c64 -d"${WARMUP:-2s}" "$(base_of "$t")$(media_path "$mib")" >/dev/null
+    done
 done
 
 HZ=$(getconf CLK_TCK)
