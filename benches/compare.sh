@@ -118,8 +118,9 @@ done
 # its heap (~60 page faults per 2 MiB request at c=1 before, none after; its one-connection
 # figure rose by a quarter), so without this a cell's figures depended on which cells ran
 # before it.
+SIZES=$(for cell in $CELLS; do echo "${cell%%:*}"; done | sort -nu | tr '\n' ' ') # MiB, each once
 for t in "${TARGETS[@]}"; do
-    for mib in $(for cell in $CELLS; do echo "${cell%%:*}"; done | sort -nu); do
+    for mib in $SIZES; do
         wrk -t2 -c64 -d"${WARMUP:-2s}" "$(base_of "$t")$(media_path "$mib")" >/dev/null
     done
 done
@@ -220,8 +221,7 @@ for name, d in deltas.items():  # the median, then each round's delta for the he
 PY
 }
 declare -A TTFB TTFB_ROUNDS
-TTFB_SIZES=$(for cell in $CELLS; do echo "${cell%%:*}"; done | sort -nu | tr '\n' ' ')
-for mib in $TTFB_SIZES; do
+for mib in $SIZES; do
     while read -r t ms rounds; do
         TTFB[$mib/$t]=$ms
         TTFB_ROUNDS[$mib/$t]=$rounds
@@ -231,9 +231,9 @@ done
 table_head() { # first column's title, the TTFB columns' title → a markdown table head
     printf '| %-8s |' "$1"
     for cell in $CELLS; do printf ' %s MiB c=%s |' "${cell%%:*}" "${cell##*:}"; done
-    for mib in $TTFB_SIZES; do printf ' %s %s MiB |' "$2" "$mib"; done
+    for mib in $SIZES; do printf ' %s %s MiB |' "$2" "$mib"; done
     printf '\n|---|'
-    for _ in $CELLS $TTFB_SIZES; do printf -- '---:|'; done
+    for _ in $CELLS $SIZES; do printf -- '---:|'; done
     echo
 }
 echo
@@ -248,7 +248,7 @@ for t in "${TARGETS[@]}"; do
             printf ' %.2f |' "$(ratios "$cell" "$t")"
         fi
     done
-    for mib in $TTFB_SIZES; do
+    for mib in $SIZES; do
         if [[ $t == direct ]]; then
             printf ' %s ms |' "${TTFB[$mib/direct]}"
         else
@@ -282,7 +282,7 @@ for peer in nginx caddy; do
     for cell in $CELLS; do
         printf ' %s |' "$(python3 benches/paired.py higher "${RPS[$cell/plexgate]}" "${RPS[$cell/$peer]}")"
     done
-    for mib in $TTFB_SIZES; do
+    for mib in $SIZES; do
         printf ' %s |' "$(python3 benches/paired.py lower "${TTFB_ROUNDS[$mib/plexgate]}" "${TTFB_ROUNDS[$mib/$peer]}")"
     done
     echo
