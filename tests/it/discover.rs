@@ -11,7 +11,6 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::support::TestApp;
 use crate::support::browser::Browser;
 use crate::support::canary::Canary;
 use crate::support::fake_discover::{CATALOG, FakeDiscover, Fault};
@@ -19,6 +18,7 @@ use crate::support::fake_plextv::FakePlexTv;
 use crate::support::fake_tmdb::FakeTmdb;
 use crate::support::fake_trakt::FakeTrakt;
 use crate::support::services::{LogCapture, sign_in};
+use crate::support::{TestApp, exit_within, sigterm};
 use plexgate::demo::{DemoPlex, DemoPlexOptions};
 use reqwest::Method;
 use serde_json::json;
@@ -408,7 +408,9 @@ async fn no_secret_reaches_a_response_or_a_log_line_of_the_real_binary() {
         let out = output.clone();
         let listening_tx = listening_tx.clone();
         readers.push(std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            // Bytes, not `lines()`: one line that is not UTF-8 must not end the capture.
+            for line in BufReader::new(stream).split(b'\n').map_while(Result::ok) {
+                let line = String::from_utf8_lossy(&line);
                 if line.contains("plexgate listening") {
                     let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
                     if let Some(addr) = v["addr"].as_str() {
@@ -503,18 +505,33 @@ async fn no_secret_reaches_a_response_or_a_log_line_of_the_real_binary() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
 
-    let _ = child.kill();
-    let _ = child.wait();
+    // Stopped as an operator stops it, so the log writer flushes every queued line: a SIGKILL
+    // could drop the last ones and fail the checks below for a reason that is not a bug.
+    sigterm(&child);
+    let status =
+        tokio::task::spawn_blocking(move || exit_within(&mut child, Duration::from_secs(30)))
+            .await
+            .unwrap();
     // The pipes close with the process: every line is in once both readers are done.
     for r in readers {
         r.join().unwrap();
     }
     let logs = output.lock().unwrap().clone();
+    let Some(status) = status else {
+        panic!("plexgate did not exit within 30 s of SIGTERM:\n{logs}");
+    };
+    assert!(
+        status.success(),
+        "plexgate exited with {status} after SIGTERM:\n{logs}"
+    );
     assert!(
         logs.contains("\"route\":\"/api/tmdb/validate-key\""),
-        "{logs}"
+        "no access line for /api/tmdb/validate-key in the binary's output:\n{logs}"
     );
-    assert!(logs.contains("Trakt connected"), "{logs}");
+    assert!(
+        logs.contains("Trakt connected"),
+        "no \"Trakt connected\" line in the binary's output:\n{logs}"
+    );
     if let Some(found) = canary.find(logs.as_bytes()) {
         panic!("LEAK in the binary's output: {found}\n{logs}");
     }

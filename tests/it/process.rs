@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::support::client;
+use crate::support::{client, sigterm};
 use plexgate::demo::{DemoPlex, DemoPlexOptions};
 
 struct Plexgate {
@@ -52,14 +52,6 @@ fn spawn_demo(plex: &DemoPlex) -> Plexgate {
         url,
         stdout_seen: seen,
     }
-}
-
-fn sigterm(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
 }
 
 fn wait_with_stderr(mut p: Plexgate) -> (std::process::ExitStatus, String) {

@@ -183,3 +183,31 @@ pub fn receive_queues_to(remote: std::net::SocketAddr) -> Vec<u64> {
         })
         .collect()
 }
+
+/// Asks a child process to stop the way an operator (or systemd) does: SIGTERM.
+pub fn sigterm(child: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -TERM {} failed", child.id());
+}
+
+/// Waits up to `limit` for `child` to exit; kills it and returns `None` when it does not.
+pub fn exit_within(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            return Some(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
