@@ -35,45 +35,27 @@ need_tools nginx wrk curl
 release_bin
 
 # shellcheck source=benches/media.sh
-source benches/media.sh # WORK, free_port, PIDS, media_file, start_origin, start_proxy_nginx, start_plexgate
+source benches/media.sh # WORK, PIDS, media_file, start_origin, start_proxy_nginx, start_plexgate_pair, base_of, pids_of, warm_up, cpu_ticks
 part=/library/parts/$MIB/1/file.mp4
 media_file "$part" "$MIB"
 start_origin
 start_proxy_nginx
-PLEXGATE_STREAM_ZERO_COPY=false start_plexgate
-FACADE_COPY=$FACADE PID_COPY=$PID_PG
-start_plexgate
+start_plexgate_pair
 ORIGIN_WORKER=$(pgrep -P "$(cat "$WORK/nginx-origin.pid")" | head -1)
-NGINX_WORKER=$(pgrep -P "$(cat "$WORK/nginx-proxy.pid")" | head -1)
 
-url_of() {
-    case $1 in
-        direct) echo "http://127.0.0.1:$P_ORIGIN$part" ;;
-        nginx) echo "http://127.0.0.1:$P_NGINX$part" ;;
-        plexgate) echo "$FACADE$part" ;;
-        pg-copy) echo "$FACADE_COPY$part" ;;
-        *) echo "chain_cpu.sh: unknown target $1" >&2; exit 1 ;;
-    esac
-}
-pid_of() {
-    case $1 in
-        direct) echo "" ;;
-        nginx) echo "$NGINX_WORKER" ;;
-        plexgate) echo "$PID_PG" ;;
-        pg-copy) echo "$PID_COPY" ;;
-    esac
-}
-
-for t in $TARGETS; do wrk -t2 -c64 -d2s "$(url_of "$t")" >/dev/null; done
+# shellcheck disable=SC2086 # $TARGETS is a list of words
+warm_up "$part" $TARGETS
 HZ=$(getconf CLK_TCK)
 printf '%-9s %8s %10s %10s %10s %8s   (%d MiB, c=%d, µs per request)\n' target req/s proxy origin client 'cs/req' "$MIB" "$C"
 for r in $(seq "$ROUNDS"); do
     for t in $(printf '%s\n' $TARGETS | shuf); do
-        pid=$(pid_of "$t")
-        p0=$([[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
+        pids=$(pids_of "$t")
+        # shellcheck disable=SC2086 # one or more pids
+        p0=$([[ -n $pids ]] && cpu_ticks $pids || echo 0)
         o0=$(cpu_ticks "$ORIGIN_WORKER")
-        out=$(/usr/bin/time -f "GNUTIME %U %S %w" wrk -t1 -c"$C" -d"$DURATION" "$(url_of "$t")" 2>&1)
-        p1=$([[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
+        out=$(/usr/bin/time -f "GNUTIME %U %S %w" wrk -t1 -c"$C" -d"$DURATION" "$(base_of "$t")$part" 2>&1)
+        # shellcheck disable=SC2086
+        p1=$([[ -n $pids ]] && cpu_ticks $pids || echo 0)
         o1=$(cpu_ticks "$ORIGIN_WORKER")
         awk -v t="$t" -v r="$r" -v d="${DURATION%s}" -v hz="$HZ" -v p=$((p1 - p0)) -v o=$((o1 - o0)) '
             /requests in/ { n = $1 }

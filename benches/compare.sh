@@ -48,7 +48,7 @@ need_tools nginx caddy wrk curl python3 ${PERF:+perf}
 release_bin
 
 # shellcheck source=benches/media.sh
-source benches/media.sh # WORK, free_port, PIDS, wait_http, media_file, start_origin, start_proxy_nginx, start_plexgate, cpu_ticks, reset_peak_rss, peak_rss_kib
+source benches/media.sh # WORK, free_port, PIDS, wait_http, media_file, start_origin, start_proxy_nginx, start_plexgate_pair, base_of, pids_of, warm_up, cpu_ticks, reset_peak_rss, peak_rss_kib
 
 media_path() { # mib → where the file of that size is served and fetched
     if [[ ${SEGMENTS:-0} == 1 ]]; then
@@ -82,48 +82,19 @@ PIDS+=($!)
 PID_CADDY=$!
 
 # --- plexgate, through the facade the demo banner prints: copying, then splicing
-PLEXGATE_STREAM_ZERO_COPY=false start_plexgate
-FACADE_COPY=$FACADE
-PID_COPY=$PID_PG
-start_plexgate
+start_plexgate_pair
 wait_http "http://127.0.0.1:$P_CADDY/" "caddy"
 
-base_of() {
-    case $1 in
-        direct) echo "http://127.0.0.1:$P_ORIGIN" ;;
-        nginx) echo "http://127.0.0.1:$P_NGINX" ;;
-        caddy) echo "http://127.0.0.1:$P_CADDY" ;;
-        plexgate) echo "$FACADE" ;;
-        pg-copy) echo "$FACADE_COPY" ;;
-    esac
-}
-# The processes whose CPU and memory a target costs (the proxy only; the origin is shared).
-pids_of() {
-    case $1 in
-        direct) echo "" ;;
-        nginx) pgrep -P "$(cat "$WORK/nginx-proxy.pid")" | tr '\n' ' ' ;;
-        caddy) echo "$PID_CADDY" ;;
-        plexgate) echo "$PID_PG" ;;
-        pg-copy) echo "$PID_COPY" ;;
-    esac
-}
 first=$(for cell in $CELLS; do echo "${cell%%:*}"; done | head -1)
 for t in "${TARGETS[@]}"; do
     url="$(base_of "$t")$(media_path "$first")"
     [[ $(curl -fsS "$url" | wc -c) -eq $((first * 1048576)) ]] || { echo "compare.sh: $t did not return the $first MiB file from $url" >&2; exit 1; }
 done
 
-# Warm every target up with a burst of 64 connections per file size before any round: nginx's
-# worker gives its proxy buffers back to the kernel after each request until a burst has grown
-# its heap (~60 page faults per 2 MiB request at c=1 before, none after; its one-connection
-# figure rose by a quarter), so without this a cell's figures depended on which cells ran
-# before it.
+# Every target warmed up before any round (warm_up in media.sh says why): without it a cell's
+# figures depended on which cells ran before it.
 SIZES=$(for cell in $CELLS; do echo "${cell%%:*}"; done | sort -nu | tr '\n' ' ') # MiB, each once
-for t in "${TARGETS[@]}"; do
-    for mib in $SIZES; do
-        wrk -t2 -c64 -d"${WARMUP:-2s}" "$(base_of "$t")$(media_path "$mib")" >/dev/null
-    done
-done
+for mib in $SIZES; do warm_up "$(media_path "$mib")" "${TARGETS[@]}"; done
 
 HZ=$(getconf CLK_TCK)
 secs=${DURATION%s}

@@ -112,6 +112,52 @@ start_plexgate() {
     FACADE=${FACADE%/}
 }
 
+# start_plexgate_pair: plexgate twice, copying every body (`stream.zero_copy = false`; sets
+# FACADE_COPY, PID_COPY), then splicing (the default; sets FACADE, PID_PG as start_plexgate).
+start_plexgate_pair() {
+    PLEXGATE_STREAM_ZERO_COPY=false start_plexgate
+    FACADE_COPY=$FACADE
+    PID_COPY=$PID_PG
+    start_plexgate
+}
+
+# base_of TARGET: the base URL of direct, nginx, caddy (P_CADDY, when the caller started it),
+# plexgate or pg-copy.
+base_of() {
+    case $1 in
+        direct) echo "http://127.0.0.1:$P_ORIGIN" ;;
+        nginx) echo "http://127.0.0.1:$P_NGINX" ;;
+        caddy) echo "http://127.0.0.1:$P_CADDY" ;;
+        plexgate) echo "$FACADE" ;;
+        pg-copy) echo "$FACADE_COPY" ;;
+        *) echo "$(basename "$0"): unknown target $1" >&2; exit 1 ;;
+    esac
+}
+
+# pids_of TARGET: the processes whose CPU and memory a target costs (the proxy only; the
+# origin is shared, so direct has none).
+pids_of() {
+    case $1 in
+        direct) echo "" ;;
+        nginx) pgrep -P "$(cat "$WORK/nginx-proxy.pid")" | tr '\n' ' ' ;;
+        caddy) echo "$PID_CADDY" ;;
+        plexgate) echo "$PID_PG" ;;
+        pg-copy) echo "$PID_COPY" ;;
+    esac
+}
+
+# warm_up PATH TARGET…: a 2 s (WARMUP) burst of 64 connections on PATH through each target.
+# nginx's worker gives its proxy buffers back to the kernel after each request until a burst
+# has grown its heap (~60 page faults per 2 MiB request at c=1 before, none after). The burst
+# does not pin that state: glibc may trim the heap again later (peak RSS shows which it was).
+warm_up() {
+    local path=$1 t
+    shift
+    for t in "$@"; do
+        wrk -t2 -c64 -d"${WARMUP:-2s}" "$(base_of "$t")$path" >/dev/null
+    done
+}
+
 cpu_ticks() { # pids… → utime+stime
     local t=0 p
     for p in "$@"; do
