@@ -7,6 +7,8 @@
 #   µs/req    wall time, from wrk's count (a one-connection client waits for every answer, so
 #             this is the latency the proxy adds in front of every part, segment and TTFB)
 #   CPU µs    the proxy's CPU per request (perf stat task-clock, user + kernel)
+#   user µs   the part of it spent in the proxy's own code, not in the kernel (utime from
+#             /proc, 10 ms ticks: ~1 µs resolution over a few seconds of requests)
 #   sys, cs   its system calls and context switches per request
 #
 # Why: in compare.sh the one-connection cells and TTFB differ between plexgate and nginx by
@@ -20,6 +22,10 @@
 #            (a second build as target `plexgate-b`, the two taking turns to go first, and a
 #            last table of B against A round by round: a change to the request path is judged
 #            by this, since which of two instances runs first moved CPU by ~3 µs here)
+#        FRESH=1 bash benches/fixed_cost.sh
+#            (a new connection for every request, `Connection: close`: what a TTFB fetch, a
+#            player that does not reuse connections, or a front proxy without upstream
+#            keep-alive (nginx's default) costs, accept and teardown included)
 # Needs nginx, wrk, perf, curl: refuses to run, naming each missing one. Loopback only. Run it as
 # root: perf attaches to other processes and counts a tracepoint (the system calls).
 set -euo pipefail
@@ -71,41 +77,49 @@ pid_of() { # the process that does the work: the origin's or the proxy's nginx w
 }
 
 secs=${DURATION%s}
-echo "one-byte ranges over one keep-alive connection, $ROUNDS rounds of $DURATION per target"
-echo "| round | target | µs/req | CPU µs/req | sys/req | cs/req |"
-echo "|---:|---|---:|---:|---:|---:|"
-declare -A US CPU
+conn=() # wrk keeps its connection alive unless told otherwise
+how="over one keep-alive connection"
+if [[ ${FRESH:-0} == 1 ]]; then conn=(-H 'Connection: close') how="on a new connection each"; fi
+echo "one-byte ranges $how, $ROUNDS rounds of $DURATION per target"
+echo "| round | target | µs/req | CPU µs/req | user µs/req | sys/req | cs/req |"
+echo "|---:|---|---:|---:|---:|---:|---:|"
+hz=$(getconf CLK_TCK)
+declare -A US CPU USR
 for round in $(seq "$ROUNDS"); do
     order=("${TARGETS[@]}")
     if ((round % 2 == 0)) && [[ -n ${BIN_B:-} ]]; then order=(direct nginx plexgate-b plexgate); fi
     for t in "${order[@]}"; do
-        perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter -p "$(pid_of "$t")" \
+        pid=$(pid_of "$t")
+        perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter -p "$pid" \
             -- sleep "$secs" 2>"$WORK/stat" &
         stat=$!
-        n=$(wrk -t1 -c1 -d"$DURATION" -H 'Range: bytes=0-0' "$(url_of "$t")" | awk '/requests in/ {print $1}')
+        utime=$(awk '{print $14}' "/proc/$pid/stat")
+        n=$(wrk -t1 -c1 -d"$DURATION" "${conn[@]}" -H 'Range: bytes=0-0' "$(url_of "$t")" | awk '/requests in/ {print $1}')
         wait "$stat" || {
             # Usually perf refusing a non-root user (kernel.perf_event_paranoid, tracefs).
             echo "fixed_cost.sh: perf stat failed on $t:" >&2
             cat "$WORK/stat" >&2
             exit 1
         }
+        utime=$(($(awk '{print $14}' "/proc/$pid/stat") - utime))
         # -x, lines: value,unit,event,…
-        row=$(awk -F, -v n="$n" -v s="$secs" -v r="$round" -v t="$t" '
+        row=$(awk -F, -v n="$n" -v s="$secs" -v r="$round" -v t="$t" -v u="$utime" -v hz="$hz" '
             $3 ~ /task-clock/ {cpu = $1}
             $3 ~ /context-switches/ {cs = $1}
             $3 ~ /sys_enter/ {sys = $1}
-            END {printf "| %d | %s | %.1f | %.1f | %.1f | %.2f |\n", r, t, 1e6 * s / n, 1000 * cpu / n, sys / n, cs / n}
+            END {printf "| %d | %s | %.1f | %.1f | %.1f | %.1f | %.2f |\n", r, t, 1e6 * s / n, 1000 * cpu / n, 1e6 * u / hz / n, sys / n, cs / n}
         ' "$WORK/stat")
         echo "$row"
         US[$t]="${US[$t]:-} $(cut -d'|' -f4 <<<"$row")"
         CPU[$t]="${CPU[$t]:-} $(cut -d'|' -f5 <<<"$row")"
+        USR[$t]="${USR[$t]:-} $(cut -d'|' -f6 <<<"$row")"
     done
 done
 if [[ -n ${BIN_B:-} ]]; then
     echo
     echo "plexgate-b ($BIN_B) against plexgate ($BIN), paired by round (benches/paired.py):"
     echo "median difference, rounds lower, and the sign test's verdict (needs ROUNDS >= 6)"
-    echo "| | µs/req | CPU µs/req |"
-    echo "|---|---:|---:|"
-    echo "| B − A | $(python3 benches/paired.py lower "${US[plexgate-b]}" "${US[plexgate]}" µs) | $(python3 benches/paired.py lower "${CPU[plexgate-b]}" "${CPU[plexgate]}" µs) |"
+    echo "| | µs/req | CPU µs/req | user µs/req |"
+    echo "|---|---:|---:|---:|"
+    echo "| B − A | $(python3 benches/paired.py lower "${US[plexgate-b]}" "${US[plexgate]}" µs) | $(python3 benches/paired.py lower "${CPU[plexgate-b]}" "${CPU[plexgate]}" µs) | $(python3 benches/paired.py lower "${USR[plexgate-b]}" "${USR[plexgate]}" µs) |"
 fi
