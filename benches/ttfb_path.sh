@@ -28,6 +28,8 @@ FETCHES=${FETCHES:-200}
 # shellcheck source=benches/tools.sh
 source benches/tools.sh
 need_tools nginx wrk perf curl python3
+# The trace is read by system call number.
+[[ $(uname -m) == x86_64 ]] || { echo "ttfb_path.sh: reads x86-64 system call numbers; this is $(uname -m)" >&2; exit 1; }
 release_bin
 
 # shellcheck source=benches/media.sh
