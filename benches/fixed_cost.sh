@@ -40,7 +40,7 @@ need_tools nginx wrk perf curl ${BIN_B:+python3}
 release_bin
 
 # shellcheck source=benches/media.sh
-source benches/media.sh # WORK, free_port, PIDS, media_file, start_origin, start_proxy_nginx, start_plexgate
+source benches/media.sh # WORK, free_port, PIDS, media_file, start_origin, start_proxy_nginx, start_plexgate, user_ticks
 part=/library/parts/2/1/file.mp4
 media_file "$part" 2
 start_origin
@@ -93,7 +93,7 @@ for round in $(seq "$ROUNDS"); do
         perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter -p "$pid" \
             -- sleep "$secs" 2>"$WORK/stat" &
         stat=$!
-        utime=$(awk '{print $14}' "/proc/$pid/stat")
+        utime=$(user_ticks "$pid")
         n=$(wrk -t1 -c1 -d"$DURATION" "${conn[@]}" -H 'Range: bytes=0-0' "$(url_of "$t")" | awk '/requests in/ {print $1}')
         wait "$stat" || {
             # Usually perf refusing a non-root user (kernel.perf_event_paranoid, tracefs).
@@ -101,7 +101,7 @@ for round in $(seq "$ROUNDS"); do
             cat "$WORK/stat" >&2
             exit 1
         }
-        utime=$(($(awk '{print $14}' "/proc/$pid/stat") - utime))
+        utime=$(($(user_ticks "$pid") - utime))
         # -x, lines: value,unit,event,…
         row=$(awk -F, -v n="$n" -v s="$secs" -v r="$round" -v t="$t" -v u="$utime" -v hz="$hz" '
             $3 ~ /task-clock/ {cpu = $1}

@@ -165,6 +165,9 @@ cpu_ticks() { # pids… → utime+stime
     done
     echo "$t"
 }
+user_ticks() { # pid → utime alone: the process's own code, not the kernel's work for it
+    awk '{print $14}' "/proc/$1/stat"
+}
 # reset_peak_rss pids…: the kernel's peak-RSS mark (VmHWM) restarts from the current RSS
 # (`clear_refs` 5, Linux ≥ 4.0; the processes are ours, so no privilege is needed).
 reset_peak_rss() {
