@@ -131,6 +131,7 @@ pub fn serve_on(listener: TcpListener, state: AppState) -> Result<Running, Start
         max_body_bytes: server.max_body_bytes,
         max_connections: server.max_connections,
         max_connections_per_ip: server.max_connections_per_ip,
+        send_buffer: (server.send_buffer_bytes > 0).then_some(server.send_buffer_bytes),
         trusted_proxies: TrustedProxies::new(server.trusted_proxies.clone()),
         cors: CorsPolicy {
             origins: server.cors_origins.clone(),

@@ -95,6 +95,8 @@ impl Config {
         let max_connections = r.get_int("server.max_connections", 4096, 1, 1_000_000) as usize;
         let max_connections_per_ip =
             r.get_int("server.max_connections_per_ip", 256, 1, 1_000_000) as usize;
+        let send_buffer_bytes =
+            r.get_int("server.send_buffer_bytes", 256 << 10, 0, 64 << 20) as usize;
 
         let database = r.get(
             "storage.database",
@@ -216,6 +218,7 @@ impl Config {
                 max_concurrency,
                 max_connections,
                 max_connections_per_ip,
+                send_buffer_bytes,
             },
             storage: StorageConfig {
                 database,

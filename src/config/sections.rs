@@ -216,6 +216,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Open connections per client address (trusted proxies exempt).
     pub max_connections_per_ip: usize,
+    /// `SO_SNDBUF` of each client connection; 0 leaves it to the kernel's autotuning.
+    pub send_buffer_bytes: usize,
 }
 
 /// `[storage]` keys.

@@ -85,6 +85,7 @@ pub const KEYS: &[&str] = &[
     "server.max_concurrency",
     "server.max_connections",
     "server.max_connections_per_ip",
+    "server.send_buffer_bytes",
     "storage.database",
     "storage.key_file",
     "storage.secret_key",

@@ -12,6 +12,7 @@ pub mod json;
 pub mod ratelimit;
 pub mod router;
 pub mod server;
+pub mod socket;
 
 // The body type lives in the leaf `crate::body` so `stream` need not depend on transport; these
 // re-exports keep `http::{Body, BoxError}` and `http::body::{full, empty, boxed}` working for

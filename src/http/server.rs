@@ -51,6 +51,9 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// Open connections per client address (trusted proxies exempt).
     pub max_connections_per_ip: usize,
+    /// `SO_SNDBUF` of each accepted connection, or `None` for the kernel's autotuning
+    /// ([`super::socket`] says why).
+    pub send_buffer: Option<usize>,
     /// Peers whose forwarding headers are believed.
     pub trusted_proxies: TrustedProxies,
     /// CORS origins and the CSRF check.
@@ -165,7 +168,7 @@ where
                 continue;
             }
         };
-        let _ = tcp.set_nodelay(true);
+        super::socket::tune(&tcp, options.send_buffer);
         let activity = Activity::new();
         let stack = stack.clone();
         let front = front.clone();

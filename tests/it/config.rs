@@ -33,6 +33,7 @@ fn defaults_are_the_documented_ones() {
     assert!(c.server.cors_origins.is_empty());
     assert_eq!(c.server.max_connections, 4096);
     assert_eq!(c.server.max_connections_per_ip, 256);
+    assert_eq!(c.server.send_buffer_bytes, 256 << 10);
     assert_eq!(c.image.max_pixels, 40_000_000);
 }
 
@@ -56,6 +57,26 @@ fn connection_caps_are_whole_numbers_one_line_each() {
     let ok = env_of(&[("server.max_connections_per_ip", "8")]);
     let c = Sources::new().env(&ok).build().unwrap();
     assert_eq!(c.server.max_connections_per_ip, 8);
+}
+
+#[test]
+fn send_buffer_is_bounded_or_left_to_the_kernel() {
+    let off = env_of(&[("server.send_buffer_bytes", "0")]);
+    assert_eq!(
+        Sources::new()
+            .env(&off)
+            .build()
+            .unwrap()
+            .server
+            .send_buffer_bytes,
+        0
+    );
+    let huge = env_of(&[("server.send_buffer_bytes", "1073741824")]);
+    let err = Sources::new().env(&huge).build().unwrap_err().to_string();
+    assert!(
+        err.contains("server.send_buffer_bytes: \"1073741824\" must be a whole number from 0 to"),
+        "{err}"
+    );
 }
 
 #[test]

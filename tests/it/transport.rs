@@ -94,6 +94,7 @@ fn options() -> ServeOptions {
         max_body_bytes: 1024,
         max_connections: 64,
         max_connections_per_ip: 64,
+        send_buffer: Some(256 << 10),
         trusted_proxies: TrustedProxies::new(vec!["127.0.0.1/32".parse().unwrap()]),
         // Transport tests are not about cross-site rules (tests/auth.rs is).
         cors: CorsPolicy {
