@@ -14,7 +14,8 @@
 //! The cost: a connection has at most about twice the value in flight (Linux doubles it for
 //! its bookkeeping, and caps it at `net.core.wmem_max`), ~130 Mbit/s at 30 ms of round trip
 //! with the default. `server.send_buffer_bytes = 0` gives autotuning back, for players far
-//! away that need more per stream.
+//! away that need more per stream. Linux only, like the relay it is for: elsewhere the
+//! kernel's default stays.
 
 use tokio::net::TcpStream;
 
@@ -24,14 +25,17 @@ pub fn tune(tcp: &TcpStream, send_buffer: Option<usize>) {
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(error = %e, "could not set TCP_NODELAY on a client connection");
     }
+    #[cfg(target_os = "linux")]
     if let Some(bytes) = send_buffer
         && let Err(e) = rustix::net::sockopt::set_socket_send_buffer_size(tcp, bytes)
     {
         tracing::debug!(error = %e, bytes, "could not bound a client connection's send buffer");
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = send_buffer;
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
@@ -54,12 +58,7 @@ mod tests {
         // Below any `net.core.wmem_max`, so the kernel keeps it (doubled, on Linux).
         tune(&server, Some(64 << 10));
         assert!(server.nodelay().unwrap());
-        let got = send_buffer(&server);
-        if cfg!(target_os = "linux") {
-            assert_eq!(got, 128 << 10);
-        } else {
-            assert!((64 << 10..=128 << 10).contains(&got), "SO_SNDBUF {got}");
-        }
+        assert_eq!(send_buffer(&server), 128 << 10);
     }
 
     #[tokio::test]
