@@ -133,6 +133,7 @@ where
     );
     // A flood (EMFILE, or thousands of refused connections) must not become a flood of lines.
     let mut accept_errors = LogEvery::new(Duration::from_secs(1));
+    let inherited = super::socket::tune_listener(&listener, options.send_buffer);
     let mut refusals = LogEvery::new(Duration::from_secs(1));
 
     loop {
@@ -168,7 +169,9 @@ where
                 continue;
             }
         };
-        super::socket::tune(&tcp, options.send_buffer);
+        if !inherited {
+            super::socket::tune(&tcp, options.send_buffer);
+        }
         let activity = Activity::new();
         let stack = stack.clone();
         let front = front.clone();

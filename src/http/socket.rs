@@ -1,5 +1,10 @@
 //! How each accepted connection's socket is set up: no Nagle delay, and a bounded send buffer.
 //!
+//! Both are set once, on the listening socket: Linux copies them to every socket it accepts
+//! (as nginx's `listen … sndbuf=` relies on), which keeps two system calls per connection off
+//! the way to its first byte. Where that cannot be done, each accepted connection is tuned
+//! instead ([`tune`]).
+//!
 //! Why the send buffer: left alone, Linux autotunes a connection's send buffer up to
 //! `net.ipv4.tcp_wmem`'s maximum (4 MiB by default). A part relayed with splice(2) lands in the
 //! socket in pipe-sized chunks, far more than the player's receive window takes, so most of it
@@ -17,7 +22,33 @@
 //! away that need more per stream. Linux only, like the relay it is for: elsewhere the
 //! kernel's default stays.
 
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
+
+/// Sets `TCP_NODELAY` and, when `send_buffer` is given, `SO_SNDBUF` on the listening socket, for
+/// every connection it accepts to inherit. Returns whether that worked; if not (or off Linux,
+/// where inheriting them is not promised), each accepted connection needs [`tune`].
+pub fn tune_listener(listener: &TcpListener, send_buffer: Option<usize>) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::net::sockopt;
+        let tuned = sockopt::set_tcp_nodelay(listener, true).and_then(|()| match send_buffer {
+            Some(bytes) => sockopt::set_socket_send_buffer_size(listener, bytes),
+            None => Ok(()),
+        });
+        match tuned {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not tune the listener; tuning each connection");
+                false
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (listener, send_buffer);
+        false
+    }
+}
 
 /// Sets `TCP_NODELAY` (a response head must not wait for its body) and, when `send_buffer` is
 /// given, `SO_SNDBUF`. A failure costs only speed, so it is logged at DEBUG and ignored.
@@ -40,7 +71,11 @@ mod tests {
     use super::*;
 
     async fn accepted_pair() -> (TcpStream, TcpStream) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        accepted_from(&listener).await
+    }
+
+    async fn accepted_from(listener: &TcpListener) -> (TcpStream, TcpStream) {
         let client = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
@@ -68,5 +103,27 @@ mod tests {
         tune(&server, None);
         assert!(server.nodelay().unwrap());
         assert_eq!(send_buffer(&server), before);
+    }
+
+    #[tokio::test]
+    async fn accepted_connections_inherit_the_listeners_tuning() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        assert!(tune_listener(&listener, Some(64 << 10)));
+        // Two connections: the options stay on the listener, not just its first accept.
+        for _ in 0..2 {
+            let (server, _client) = accepted_from(&listener).await;
+            assert!(server.nodelay().unwrap());
+            assert_eq!(send_buffer(&server), 128 << 10);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_listener_without_a_size_leaves_the_send_buffer_to_the_kernel() {
+        let (plain, _c1) = accepted_pair().await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        assert!(tune_listener(&listener, None));
+        let (server, _c2) = accepted_from(&listener).await;
+        assert!(server.nodelay().unwrap());
+        assert_eq!(send_buffer(&server), send_buffer(&plain));
     }
 }
