@@ -29,18 +29,11 @@ use tokio::net::{TcpListener, TcpStream};
 /// where inheriting them is not promised), each accepted connection needs [`tune`].
 pub fn tune_listener(listener: &TcpListener, send_buffer: Option<usize>) -> bool {
     #[cfg(target_os = "linux")]
-    {
-        use rustix::net::sockopt;
-        let tuned = sockopt::set_tcp_nodelay(listener, true).and_then(|()| match send_buffer {
-            Some(bytes) => sockopt::set_socket_send_buffer_size(listener, bytes),
-            None => Ok(()),
-        });
-        match tuned {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::debug!(error = %e, "could not tune the listener; tuning each connection");
-                false
-            }
+    match set(listener, send_buffer) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!(error = %e, "could not tune the listener; tuning each connection");
+            false
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -53,17 +46,27 @@ pub fn tune_listener(listener: &TcpListener, send_buffer: Option<usize>) -> bool
 /// Sets `TCP_NODELAY` (a response head must not wait for its body) and, when `send_buffer` is
 /// given, `SO_SNDBUF`. A failure costs only speed, so it is logged at DEBUG and ignored.
 pub fn tune(tcp: &TcpStream, send_buffer: Option<usize>) {
-    if let Err(e) = tcp.set_nodelay(true) {
-        tracing::debug!(error = %e, "could not set TCP_NODELAY on a client connection");
-    }
     #[cfg(target_os = "linux")]
-    if let Some(bytes) = send_buffer
-        && let Err(e) = rustix::net::sockopt::set_socket_send_buffer_size(tcp, bytes)
-    {
-        tracing::debug!(error = %e, bytes, "could not bound a client connection's send buffer");
+    if let Err(e) = set(tcp, send_buffer) {
+        tracing::debug!(error = %e, "could not tune a client connection");
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = send_buffer;
+    if let Err(e) = tcp.set_nodelay(true) {
+        let _ = send_buffer;
+        tracing::debug!(error = %e, "could not set TCP_NODELAY on a client connection");
+    }
+}
+
+/// The two options, on any socket: a listener (whose accepted sockets inherit them) or one
+/// accepted connection.
+#[cfg(target_os = "linux")]
+fn set(socket: impl std::os::fd::AsFd, send_buffer: Option<usize>) -> rustix::io::Result<()> {
+    use rustix::net::sockopt;
+    sockopt::set_tcp_nodelay(&socket, true)?;
+    match send_buffer {
+        Some(bytes) => sockopt::set_socket_send_buffer_size(&socket, bytes),
+        None => Ok(()),
+    }
 }
 
 #[cfg(all(test, target_os = "linux"))]
