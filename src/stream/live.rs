@@ -11,6 +11,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use http::HeaderMap;
 use tokio::sync::{OnceCell, watch};
 
 use crate::db::playback::Kind;
@@ -36,6 +37,8 @@ pub struct LiveSession {
     /// The item a playback session plays.
     pub rating_key: Option<String>,
     identity: ClientIdentity,
+    /// What each request forwarded for this session starts with (`proxy::session_headers`).
+    forward_headers: HeaderMap,
     start_request: Option<TranscodeRequest>,
     start_manifest: OnceCell<StartManifest>,
     transcodes: Mutex<Vec<Transcode>>,
@@ -106,6 +109,7 @@ impl LiveSession {
                     })
                     .collect(),
             ),
+            forward_headers: super::proxy::session_headers(&p.identity, &p.id),
             id: p.id,
             user_id: p.user_id,
             server_id: p.server_id,
@@ -125,6 +129,11 @@ impl LiveSession {
     /// How Plex sees this session's calls: its login session's client identity.
     pub fn identity(&self) -> &ClientIdentity {
         &self.identity
+    }
+
+    /// The headers every request forwarded for this session starts with.
+    pub fn forward_headers(&self) -> &HeaderMap {
+        &self.forward_headers
     }
 
     /// The transcode a playback session starts when its URL is first fetched.

@@ -36,6 +36,9 @@ use crate::upstream::{self, Cause, Upstream};
 const USER_AGENT: HeaderValue =
     HeaderValue::from_static(concat!("plexgate/", env!("CARGO_PKG_VERSION")));
 
+// Built at compile time: a `&str` name is parsed and validated again on every insert.
+const X_PLEX_TOKEN: header::HeaderName = header::HeaderName::from_static("x-plex-token");
+
 /// Largest manifest plexgate reads (a 10,000-segment playlist is about 1 MB). It bounds the
 /// memory of one rewrite together with [`manifest::MAX_OUTPUT_BYTES`].
 pub const MAX_MANIFEST_BYTES: usize = 8 << 20;
@@ -91,10 +94,18 @@ pub struct Forward<'a> {
     pub browser_headers: HeaderMap,
     /// Request body for PUT/POST.
     pub body: Option<Bytes>,
-    /// `X-Plex-Session-Identifier` for this ticket session.
-    pub session_identifier: &'a str,
-    /// How Plex sees the browser behind this request.
-    pub identity: &'a ClientIdentity,
+    /// What every request of this ticket session starts with ([`session_headers`], kept by
+    /// its `LiveSession`): how Plex sees the browser behind it.
+    pub session_headers: &'a HeaderMap,
+}
+
+/// The headers every request forwarded for one ticket session starts with: its login
+/// session's identity, the session identifier and plexgate's User-Agent. Built once per
+/// session, so a segment request clones them instead of validating and hashing each again.
+pub fn session_headers(identity: &ClientIdentity, session_identifier: &str) -> HeaderMap {
+    let mut headers = identity.request_headers(session_identifier, 1);
+    headers.insert(header::USER_AGENT, USER_AGENT);
+    headers
 }
 
 impl Forward<'_> {
@@ -152,9 +163,8 @@ impl Proxy {
             return Err(ProxyError::Unreachable);
         };
         // The browser's headers never carry an identity name (`Forward::crossing`).
-        let mut headers = fwd
-            .identity
-            .request_headers(fwd.session_identifier, fwd.browser_headers.len() + 4);
+        let mut headers = fwd.session_headers.clone();
+        headers.reserve(fwd.browser_headers.len() + 3);
         for (name, value) in &fwd.browser_headers {
             headers.append(name.clone(), value.clone());
         }
@@ -165,11 +175,10 @@ impl Proxy {
                 HeaderValue::from_static("identity"),
             );
         }
-        headers.insert(header::USER_AGENT, USER_AGENT);
         headers
             .entry(header::ACCEPT)
             .or_insert(HeaderValue::from_static("*/*"));
-        headers.insert("x-plex-token", token.clone());
+        headers.insert(X_PLEX_TOKEN, token.clone());
         Ok((uri, headers, route))
     }
 

@@ -91,10 +91,9 @@ impl PlainClient {
         let authority = uri
             .authority()
             .ok_or(PlainError::Malformed("no host in the address"))?
-            .as_str()
-            .to_string();
-        let head = request_head(uri, &authority, headers);
-        if let Some(conn) = self.checkout(&authority) {
+            .as_str();
+        let head = request_head(uri, authority, headers);
+        if let Some(conn) = self.checkout(authority) {
             match exchange(conn, &head).await {
                 Ok(answer) => return Ok(answer),
                 // A stale connection: Plex closed it while it sat in the pool.

@@ -97,8 +97,7 @@ pub async fn proxy(req: Request<Incoming>, state: AppState) -> Result<Response<B
         query: query.clone(),
         browser_headers,
         body: body.filter(|b: &Bytes| !b.is_empty()),
-        session_identifier: &live.id,
-        identity: live.identity(),
+        session_headers: live.forward_headers(),
     };
     let expect_manifest = manifest::kind_of(path.as_str(), None).is_some();
     // Subscribed before the upstream call, so a revocation while Plex is still thinking (logout,
