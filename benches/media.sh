@@ -158,6 +158,19 @@ warm_up() {
     done
 }
 
+# serve_part MIB: a part of MIB MiB behind the origin, the nginx peer and plexgate, both
+# proxies answering it and warmed up (the set-up of ttfb_path.sh and ttfb_sched.sh); sets PART.
+serve_part() {
+    PART=/library/parts/$1/1/file.mp4
+    media_file "$PART" "$1"
+    start_origin
+    start_proxy_nginx
+    start_plexgate
+    wait_http "$(base_of plexgate)$PART" plexgate
+    wait_http "$(base_of nginx)$PART" nginx
+    warm_up "$PART" plexgate nginx
+}
+
 cpu_ticks() { # pids… → utime+stime
     local t=0 p
     for p in "$@"; do

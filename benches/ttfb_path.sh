@@ -41,15 +41,9 @@ need_tools nginx wrk perf curl python3
 release_bin
 
 # shellcheck source=benches/media.sh
-source benches/media.sh # WORK, PIDS, media_file, start_origin, start_proxy_nginx, start_plexgate, base_of, pids_of, warm_up
-part=/library/parts/$MIB/1/file.mp4
-media_file "$part" "$MIB"
-start_origin
-start_proxy_nginx
-start_plexgate
-wait_http "$(base_of plexgate)$part" plexgate
-wait_http "$(base_of nginx)$part" nginx
-warm_up "$part" plexgate nginx
+source benches/media.sh # WORK, serve_part, base_of, pids_of
+serve_part "$MIB"
+part=$PART
 PID_NGINX=$(pids_of nginx | awk '{print $1}') # one worker
 
 perf record -q -e raw_syscalls:sys_enter,raw_syscalls:sys_exit -p "$PID_PG,$PID_NGINX" -o "$WORK/perf.data" &

@@ -18,7 +18,7 @@
 #
 # Usage: bash benches/ttfb_sched.sh                     (≈ 20 s)
 #        MIB=2 FETCHES=100 BIN=target/release/plexgate bash benches/ttfb_sched.sh
-# Needs nginx (origin and peer), perf, curl, python3: refuses to run, naming each missing one.
+# Needs nginx (origin and peer), wrk, perf, curl, python3: refuses to run, naming each missing one.
 # Run it as root (perf records every CPU's scheduler tracepoints). Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,19 +28,13 @@ FETCHES=${FETCHES:-60}
 
 # shellcheck source=benches/tools.sh
 source benches/tools.sh
-need_tools nginx perf curl python3
+need_tools nginx wrk perf curl python3
 release_bin
 
 # shellcheck source=benches/media.sh
-source benches/media.sh # WORK, media_file, start_origin, start_proxy_nginx, start_plexgate, base_of, warm_up
-part=/library/parts/$MIB/1/file.mp4
-media_file "$part" "$MIB"
-start_origin
-start_proxy_nginx
-start_plexgate
-wait_http "$(base_of plexgate)$part" plexgate
-wait_http "$(base_of nginx)$part" nginx
-warm_up "$part" plexgate nginx
+source benches/media.sh # WORK, serve_part, base_of
+serve_part "$MIB"
+part=$PART
 
 perf record -q -a -o "$WORK/perf.data" \
     -e sched:sched_switch,sched:sched_wakeup,syscalls:sys_enter_sendto,syscalls:sys_exit_recvfrom &
@@ -93,7 +87,8 @@ for line in open(sys.argv[1]):
         f["woken"] = t  # the last wake-up before the first byte is read is the one that counts
     elif event == "sched:sched_switch" and f"next_pid={reader} " in rest:
         f["running"] = t
-        f["prev"] = re.sub(r"[/:-]\d+$", "", re.search(r"prev_comm=(.*?) prev_pid=", rest).group(1))
+        prev = re.sub(r"[/:-]\d+$", "", re.search(r"prev_comm=(.*?) prev_pid=", rest).group(1))
+        f["prev"] = {"swapper": "idle", "tokio-rt-worker": "plexgate"}.get(prev, prev)
     elif pid == reader and event == "syscalls:sys_exit_recvfrom" and rest.strip() == "0x1":
         f["read"] = t
 if len(fetches) != len(order):
