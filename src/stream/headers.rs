@@ -2,11 +2,18 @@
 //!
 //! Toward Plex only the conditional and range headers a player needs are forwarded; the
 //! browser's own `X-Plex-*` headers (its "token", which is a ticket, and its client identity)
-//! never are. Toward the browser, hop-by-hop headers, cookies and every `X-Plex-*` header are
+//! never are. They go after the session's own (its identity, session identifier and plexgate's
+//! User-Agent), which no browser header can add a second value to. Toward the browser, hop-by-hop headers, cookies and every `X-Plex-*` header are
 //! dropped, so nothing Plex says about itself or its sessions reaches the page.
 
 use http::HeaderMap;
-use http::header::{self, HeaderName};
+use http::header::{self, HeaderName, HeaderValue};
+
+use crate::plex::ClientIdentity;
+
+/// How plexgate names itself to Plex (what reqwest sends for the other clients).
+const USER_AGENT: HeaderValue =
+    HeaderValue::from_static(concat!("plexgate/", env!("CARGO_PKG_VERSION")));
 
 /// Request headers copied from the browser to Plex.
 const FORWARD_TO_UPSTREAM: &[HeaderName] = &[
@@ -32,6 +39,15 @@ const RETURN_TO_CLIENT: &[HeaderName] = &[
     header::CONTENT_DISPOSITION,
     header::CONTENT_LANGUAGE,
 ];
+
+/// The headers every request forwarded for one ticket session starts with: its login
+/// session's identity, the session identifier and plexgate's User-Agent. Built once per
+/// session, so a segment request clones them instead of validating and hashing each again.
+pub fn session_headers(identity: &ClientIdentity, session_identifier: &str) -> HeaderMap {
+    let mut headers = identity.request_headers(session_identifier, 1);
+    headers.insert(header::USER_AGENT, USER_AGENT);
+    headers
+}
 
 /// The subset of `incoming` forwarded upstream.
 pub fn upstream_request_headers(incoming: &HeaderMap) -> HeaderMap {

@@ -37,7 +37,7 @@ pub struct LiveSession {
     /// The item a playback session plays.
     pub rating_key: Option<String>,
     identity: ClientIdentity,
-    /// What each request forwarded for this session starts with (`proxy::session_headers`).
+    /// What each request forwarded for this session starts with (`headers::session_headers`).
     forward_headers: HeaderMap,
     start_request: Option<TranscodeRequest>,
     start_manifest: OnceCell<StartManifest>,
@@ -109,7 +109,7 @@ impl LiveSession {
                     })
                     .collect(),
             ),
-            forward_headers: super::proxy::session_headers(&p.identity, &p.id),
+            forward_headers: super::headers::session_headers(&p.identity, &p.id),
             id: p.id,
             user_id: p.user_id,
             server_id: p.server_id,

@@ -28,13 +28,9 @@ use super::session::LiveSession;
 use crate::body::{Body, BoxError};
 use crate::metrics::Metrics;
 use crate::metrics::upstream::{upstream_error, upstream_ttfb};
-use crate::plex::{ClientIdentity, ServerAccess};
+use crate::plex::ServerAccess;
 use crate::upstream::media::{MediaBody, MediaClient};
 use crate::upstream::{self, Cause, Upstream};
-
-/// How plexgate names itself to Plex (what reqwest sends for the other clients).
-const USER_AGENT: HeaderValue =
-    HeaderValue::from_static(concat!("plexgate/", env!("CARGO_PKG_VERSION")));
 
 // Built at compile time: a `&str` name is parsed and validated again on every insert.
 const X_PLEX_TOKEN: header::HeaderName = header::HeaderName::from_static("x-plex-token");
@@ -94,18 +90,9 @@ pub struct Forward<'a> {
     pub browser_headers: HeaderMap,
     /// Request body for PUT/POST.
     pub body: Option<Bytes>,
-    /// What every request of this ticket session starts with ([`session_headers`], kept by
-    /// its `LiveSession`): how Plex sees the browser behind it.
+    /// What every request of this ticket session starts with (`headers::session_headers`,
+    /// kept by its `LiveSession`): how Plex sees the browser behind it.
     pub session_headers: &'a HeaderMap,
-}
-
-/// The headers every request forwarded for one ticket session starts with: its login
-/// session's identity, the session identifier and plexgate's User-Agent. Built once per
-/// session, so a segment request clones them instead of validating and hashing each again.
-pub fn session_headers(identity: &ClientIdentity, session_identifier: &str) -> HeaderMap {
-    let mut headers = identity.request_headers(session_identifier, 1);
-    headers.insert(header::USER_AGENT, USER_AGENT);
-    headers
 }
 
 impl Forward<'_> {
@@ -162,7 +149,8 @@ impl Proxy {
             upstream::Error::new(Upstream::Plex, Cause::Other, None, &route);
             return Err(ProxyError::Unreachable);
         };
-        // The browser's headers never carry an identity name (`Forward::crossing`).
+        // The session's headers go first: the browser's never carry an identity name or a
+        // User-Agent (`Forward::crossing`), so appending them doubles neither.
         let mut headers = fwd.session_headers.clone();
         headers.reserve(fwd.browser_headers.len() + 3);
         for (name, value) in &fwd.browser_headers {

@@ -48,6 +48,21 @@ impl World {
                 r.path
             );
             assert_eq!(r.header("x-plex-token"), Some(token.as_str()), "{}", r.path);
+            // One token and one name, plexgate's: nothing the browser sent (its ticket as
+            // `X-Plex-Token`, its User-Agent) rides along as a second value.
+            assert_eq!(
+                r.headers.get_all("x-plex-token").iter().count(),
+                1,
+                "{}",
+                r.path
+            );
+            let agents: Vec<_> = r.headers.get_all("user-agent").iter().collect();
+            assert_eq!(agents.len(), 1, "{}: {agents:?}", r.path);
+            assert!(
+                agents[0].as_bytes().starts_with(b"plexgate/"),
+                "{}: {agents:?}",
+                r.path
+            );
             assert_eq!(r.header("x-plex-product"), Some("plexgate"), "{}", r.path);
             assert_eq!(r.header("x-plex-platform"), Some("Chrome"), "{}", r.path);
             assert_eq!(r.header("x-plex-device"), Some("Web"), "{}", r.path);
@@ -147,7 +162,14 @@ async fn facade_drives_dash_decision_start_segments_timeline_stop() {
     let decision = b
         .get_with(
             &format!("{base}/video/:/transcode/universal/decision?{params}&{id}"),
-            &[("accept", "application/json"), ("x-plex-token", &ticket)],
+            &[
+                ("accept", "application/json"),
+                ("x-plex-token", &ticket),
+                (
+                    "user-agent",
+                    "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36",
+                ),
+            ],
         )
         .await;
     assert_eq!(decision.status, 200, "{}", decision.text());
