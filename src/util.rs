@@ -47,18 +47,18 @@ pub fn percent_encode(s: &str) -> String {
 /// Decodes `%XX` escapes once (and `+` as a space when `plus_is_space`, as in query strings).
 /// `None` for a malformed escape or a result that is not UTF-8.
 pub fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
-    fn hexval(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).map(|d| d as u8)
-    }
+    percent_decode_after(Vec::with_capacity(s.len()), s, plus_is_space)
+}
+
+/// [`percent_decode`] appending to `out`, which holds what the caller wants in front (one
+/// allocation for both).
+pub fn percent_decode_after(mut out: Vec<u8>, s: &str, plus_is_space: bool) -> Option<String> {
     let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
             b'%' => {
-                let hi = hexval(*bytes.get(i + 1)?)?;
-                let lo = hexval(*bytes.get(i + 2)?)?;
-                out.push(hi << 4 | lo);
+                out.push(hex_byte(*bytes.get(i + 1)?, *bytes.get(i + 2)?)?);
                 i += 3;
             }
             b'+' if plus_is_space => {
@@ -72,6 +72,12 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// The byte two hex digits spell, as in a `%XX` escape.
+pub fn hex_byte(hi: u8, lo: u8) -> Option<u8> {
+    let digit = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    Some(digit(hi)? << 4 | digit(lo)?)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.000Z` for Unix seconds (UTC; times before 1970 read as 1970).

@@ -44,35 +44,24 @@ impl CanonicalPath {
 /// segments (`//`), anything that still looks percent-encoded after one decode (double
 /// encoding), and invalid UTF-8.
 ///
-/// One pass decodes and refuses the encoded bytes together, into the one string the path
-/// keeps: it runs on every part and segment request.
+/// It runs on every part and segment request, so the path is decoded straight into the one
+/// string it keeps, after a check of the raw bytes that allocates nothing.
 pub fn canonicalize(raw: &str) -> Result<CanonicalPath, TicketError> {
-    let raw = raw.strip_prefix('/').unwrap_or(raw).as_bytes();
+    let raw = raw.strip_prefix('/').unwrap_or(raw);
     if raw.is_empty() {
+        return Err(TicketError::BadPath);
+    }
+    // An encoded separator or NUL would mean one path here and another to Plex.
+    let hides_a_separator = |w: &[u8]| {
+        w[0] == b'%' && matches!(crate::util::hex_byte(w[1], w[2]), Some(b'/' | b'\\' | 0))
+    };
+    if raw.as_bytes().windows(3).any(hides_a_separator) {
         return Err(TicketError::BadPath);
     }
     let mut decoded = Vec::with_capacity(raw.len() + 1);
     decoded.push(b'/');
-    let mut i = 0;
-    while i < raw.len() {
-        let byte = if raw[i] == b'%' {
-            let hex = |at: usize| raw.get(at).and_then(|b| (*b as char).to_digit(16));
-            let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2)) else {
-                return Err(TicketError::BadPath);
-            };
-            i += 3;
-            match (hi << 4 | lo) as u8 {
-                // An encoded separator or NUL would mean one path here and another to Plex.
-                b'/' | b'\\' | 0 => return Err(TicketError::BadPath),
-                b => b,
-            }
-        } else {
-            i += 1;
-            raw[i - 1]
-        };
-        decoded.push(byte);
-    }
-    let decoded = String::from_utf8(decoded).map_err(|_| TicketError::BadPath)?;
+    let decoded =
+        crate::util::percent_decode_after(decoded, raw, false).ok_or(TicketError::BadPath)?;
     // NUL is a control character too.
     if decoded.contains('\\') || decoded.chars().any(char::is_control) {
         return Err(TicketError::BadPath);
@@ -309,7 +298,7 @@ mod tests {
         );
     }
 
-    /// The four-pass canonicalisation this one replaced, kept as the oracle.
+    /// The four-pass canonicalisation the current one replaced, kept as the oracle.
     fn canonicalize_before(raw: &str) -> Result<CanonicalPath, TicketError> {
         let raw = raw.strip_prefix('/').unwrap_or(raw);
         if raw.is_empty() {
