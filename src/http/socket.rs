@@ -51,9 +51,11 @@ pub fn tune(tcp: &TcpStream, send_buffer: Option<usize>) {
         tracing::debug!(error = %e, "could not tune a client connection");
     }
     #[cfg(not(target_os = "linux"))]
-    if let Err(e) = tcp.set_nodelay(true) {
+    {
         let _ = send_buffer;
-        tracing::debug!(error = %e, "could not set TCP_NODELAY on a client connection");
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY on a client connection");
+        }
     }
 }
 

@@ -126,18 +126,6 @@ impl ClientIdentity {
         &self.device_name
     }
 
-    /// A new request's headers, starting with the identification headers and the playback
-    /// session identifier, with room for `more`: cloning the prebuilt map costs less than
-    /// inserting (hashing) each name again, which mattered on every forwarded segment.
-    pub fn request_headers(&self, session_identifier: &str, more: usize) -> HeaderMap {
-        let mut headers = (*self.headers).clone();
-        headers.reserve(more + 1);
-        if let Ok(v) = HeaderValue::from_str(session_identifier) {
-            headers.insert(SESSION_IDENTIFIER, v);
-        }
-        headers
-    }
-
     /// Adds the identification headers (and, if given, the playback session identifier).
     pub fn apply(&self, headers: &mut HeaderMap, session_identifier: Option<&str>) {
         headers.reserve(self.headers.len() + 1);

@@ -3,8 +3,9 @@
 //! Toward Plex only the conditional and range headers a player needs are forwarded; the
 //! browser's own `X-Plex-*` headers (its "token", which is a ticket, and its client identity)
 //! never are. They go after the session's own (its identity, session identifier and plexgate's
-//! User-Agent), which no browser header can add a second value to. Toward the browser, hop-by-hop headers, cookies and every `X-Plex-*` header are
-//! dropped, so nothing Plex says about itself or its sessions reaches the page.
+//! User-Agent), which no browser header can add a second value to. Toward the browser,
+//! hop-by-hop headers, cookies and every `X-Plex-*` header are dropped, so nothing Plex says
+//! about itself or its sessions reaches the page.
 
 use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
@@ -44,7 +45,8 @@ const RETURN_TO_CLIENT: &[HeaderName] = &[
 /// session's identity, the session identifier and plexgate's User-Agent. Built once per
 /// session, so a segment request clones them instead of validating and hashing each again.
 pub fn session_headers(identity: &ClientIdentity, session_identifier: &str) -> HeaderMap {
-    let mut headers = identity.request_headers(session_identifier, 1);
+    let mut headers = HeaderMap::new();
+    identity.apply(&mut headers, Some(session_identifier));
     headers.insert(header::USER_AGENT, USER_AGENT);
     headers
 }
