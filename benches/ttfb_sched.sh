@@ -8,7 +8,8 @@
 #   running    the reader is switched in and can read it
 #   waited     running − woken: time the woken reader spent waiting for a CPU
 #
-# and which task the reader took its CPU from (the `prev_comm` of the switch that ran it).
+# and which task the reader took its CPU from (the `prev_comm` of the switch that ran it), and
+# whether that task was preempted for the reader or had blocked and given the CPU up.
 #
 # Why: on a two-CPU machine the reader, the origin and a proxy share two CPUs. Straight from
 # the origin only the origin is busy when the first bytes arrive; through a proxy, the proxy
@@ -88,7 +89,11 @@ for line in open(sys.argv[1]):
     elif event == "sched:sched_switch" and f"next_pid={reader} " in rest:
         f["running"] = t
         prev = re.sub(r"[/:-]\d+$", "", re.search(r"prev_comm=(.*?) prev_pid=", rest).group(1))
-        f["prev"] = {"swapper": "idle", "tokio-rt-worker": "plexgate"}.get(prev, prev)
+        prev = {"swapper": "idle", "tokio-rt-worker": "plexgate"}.get(prev, prev)
+        # A task switched out still runnable (R) was preempted for the reader; any other state
+        # means it had blocked (in epoll_wait, say) and the reader got the CPU it gave up.
+        state = re.search(r"prev_state=(\S+)", rest).group(1)
+        f["prev"] = prev if prev == "idle" else f"{prev} ({'preempted' if state.startswith('R') else 'blocked'})"
     elif pid == reader and event == "syscalls:sys_exit_recvfrom" and rest.strip() == "0x1":
         f["read"] = t
 if len(fetches) != len(order):
@@ -108,7 +113,7 @@ for name in dict.fromkeys(order):
     r = rows[name]
     if not r:
         sys.exit(f"ttfb_sched.sh: no complete fetch of {name} in the trace")
-    prev = collections.Counter(f["prev"] for f in r).most_common(3)
+    prev = collections.Counter(f["prev"] for f in r).most_common(4)
     print(f"| {name} | {len(r)} | {pct(f['woken'] - f['sent'] for f in r)} | "
           f"{pct(f['running'] - f['sent'] for f in r)} | {pct(f['running'] - f['woken'] for f in r)} | "
           f"{', '.join(f'{k} {c}' for k, c in prev)} |")
